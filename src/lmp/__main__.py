@@ -1,0 +1,3 @@
+from lmp.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The `lmp` command line."""

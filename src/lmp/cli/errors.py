@@ -1,0 +1,13 @@
+"""How uncaught errors reach a user: one paragraph, no traceback unless `--debug`."""
+
+from __future__ import annotations
+
+
+def render_error(exc: BaseException) -> str:
+    name = type(exc).__name__
+    text = str(exc).strip() or name
+    if name in {"LMError", "LMConnectionError", "LMAuthError", "LMTimeoutError", "LMRateLimitError",
+                "LMOutputError", "LmpRuntimeError", "ProgramError", "StateError"} or getattr(
+            exc, "user_facing", False):
+        return f"error: {text}"
+    return f"error: {name}: {text}\n(run with `lmp --debug ...` for the traceback)"

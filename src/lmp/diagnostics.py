@@ -1,0 +1,115 @@
+"""Source positions and diagnostics shared by the parser, checker, CLI and language server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A source range. Lines and columns are 0-based (LSP style); offsets index the text."""
+
+    start: int
+    end: int
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def contains(self, line: int, col: int) -> bool:
+        if (line, col) < (self.line, self.col):
+            return False
+        return (line, col) <= (self.end_line, self.end_col)
+
+    def shifted(self, offset: int, line: int, col: int) -> Span:
+        """Re-base a span parsed from a sub-text (an inline signature string) into its file."""
+        first_col = col if self.line == 0 else 0
+        end_first_col = col if self.end_line == 0 else 0
+        return Span(
+            self.start + offset,
+            self.end + offset,
+            self.line + line,
+            self.col + first_col,
+            self.end_line + line,
+            self.end_col + end_first_col,
+        )
+
+    @staticmethod
+    def between(first: Span, last: Span) -> Span:
+        return Span(first.start, last.end, first.line, first.col, last.end_line, last.end_col)
+
+
+NO_SPAN = Span(0, 0, 0, 0, 0, 0)
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    HINT = "hint"
+
+
+@dataclass(slots=True)
+class Related:
+    span: Span
+    message: str
+    path: str | None = None
+
+
+@dataclass(slots=True)
+class Fix:
+    """A suggested text edit: replace `span` with `text`."""
+
+    title: str
+    span: Span
+    text: str
+
+
+@dataclass(slots=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span
+    severity: Severity = Severity.ERROR
+    hint: str | None = None
+    path: str | None = None
+    related: list[Related] = field(default_factory=list)
+    fixes: list[Fix] = field(default_factory=list)
+    tags: tuple[str, ...] = ()  # "unnecessary" / "deprecated" for editors
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "hint": self.hint,
+            "range": {
+                "start": {"line": self.span.line + 1, "column": self.span.col + 1, "offset": self.span.start},
+                "end": {"line": self.span.end_line + 1, "column": self.span.end_col + 1, "offset": self.span.end},
+            },
+            "related": [
+                {"path": r.path or self.path, "line": r.span.line + 1, "column": r.span.col + 1, "message": r.message}
+                for r in self.related
+            ],
+            "fixes": [
+                {
+                    "title": f.title,
+                    "text": f.text,
+                    "range": {
+                        "start": {"line": f.span.line + 1, "column": f.span.col + 1},
+                        "end": {"line": f.span.end_line + 1, "column": f.span.end_col + 1},
+                    },
+                }
+                for f in self.fixes
+            ],
+        }
+
+
+def suggest(name: str, candidates: list[str] | tuple[str, ...] | set[str]) -> str | None:
+    """The closest candidate to a misspelt name, if one is close enough to be a likely typo."""
+    import difflib
+
+    matches = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return matches[0] if matches else None

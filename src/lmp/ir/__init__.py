@@ -1,0 +1,1 @@
+"""The typed IR: the single representation shared by checker, interpreter, optimizer and server."""

@@ -1,0 +1,369 @@
+"""IR nodes: declarations, statements and expressions, each with its source span.
+
+Lowering fills these from the syntax tree; the checker records expression types in
+`Program.expr_types`; the interpreter, optimizer and language server read them as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmp.diagnostics import NO_SPAN, Span
+from lmp.ir.types import ANY, RecordField, RecordType, Type
+
+# ---------------------------------------------------------------- expressions
+
+
+@dataclass(eq=False)
+class Expr:
+    span: Span = field(default=NO_SPAN, kw_only=True)
+
+
+@dataclass(eq=False)
+class Name(Expr):
+    id: str
+
+
+@dataclass(eq=False)
+class Literal(Expr):
+    """A constant: str, int, float, bool or None."""
+
+    value: Any
+
+
+@dataclass(eq=False)
+class ListExpr(Expr):
+    items: list[Expr]
+
+
+@dataclass(eq=False)
+class KwArg:
+    name: str
+    value: Expr
+    span: Span = NO_SPAN  # the name's span
+
+
+@dataclass(eq=False)
+class RecordExpr(Expr):
+    """`(answer: "...", confidence: 0.5)`: a record value, e.g. a module's return."""
+
+    fields: list[KwArg]
+
+
+@dataclass(eq=False)
+class Attribute(Expr):
+    obj: Expr
+    name: str
+    name_span: Span = NO_SPAN
+
+
+@dataclass(eq=False)
+class Index(Expr):
+    obj: Expr
+    index: Expr
+
+
+@dataclass(eq=False)
+class Call(Expr):
+    func: Expr
+    args: list[Expr]
+    kwargs: list[KwArg]
+
+
+@dataclass(eq=False)
+class BinOp(Expr):
+    op: str  # + - * / %
+    left: Expr
+    right: Expr
+
+
+@dataclass(eq=False)
+class Compare(Expr):
+    op: str  # == != < <= > >= in "not in"
+    left: Expr
+    right: Expr
+
+
+@dataclass(eq=False)
+class BoolOp(Expr):
+    op: str  # and | or
+    left: Expr
+    right: Expr
+
+
+@dataclass(eq=False)
+class Not(Expr):
+    operand: Expr
+
+
+@dataclass(eq=False)
+class Neg(Expr):
+    operand: Expr
+
+
+# ---------------------------------------------------------------- statements
+
+
+@dataclass(eq=False)
+class Stmt:
+    span: Span = field(default=NO_SPAN, kw_only=True)
+
+
+@dataclass(eq=False)
+class Assign(Stmt):
+    target: str
+    value: Expr
+    annotation: Type | None = None
+    target_span: Span = NO_SPAN
+    annotation_span: Span | None = None
+
+
+@dataclass(eq=False)
+class AugAssign(Stmt):
+    target: str
+    op: str  # "+="
+    value: Expr
+    target_span: Span = NO_SPAN
+
+
+@dataclass(eq=False)
+class For(Stmt):
+    var: str
+    iter: Expr
+    body: list[Stmt]
+    var_span: Span = NO_SPAN
+
+
+@dataclass(eq=False)
+class IfBranch:
+    cond: Expr
+    body: list[Stmt]
+    span: Span = NO_SPAN
+
+
+@dataclass(eq=False)
+class If(Stmt):
+    branches: list[IfBranch]
+    orelse: list[Stmt] | None = None
+    else_span: Span | None = None
+
+
+@dataclass(eq=False)
+class Return(Stmt):
+    value: Expr | None
+
+
+@dataclass(eq=False)
+class ExprStmt(Stmt):
+    expr: Expr
+
+
+@dataclass(eq=False)
+class LetStmt(Stmt):
+    """Marks where a predictor was declared; the predictor itself lives in `Module.predictors`."""
+
+    predictor: Predictor
+
+
+# ---------------------------------------------------------------- declarations
+
+
+@dataclass(eq=False)
+class Field:
+    name: str
+    type: Type
+    description: str | None = None
+    role: str = "in"  # in | out
+    span: Span = NO_SPAN  # the name
+    type_span: Span = NO_SPAN
+    default: Expr | None = None
+
+
+@dataclass(eq=False)
+class Decl:
+    name: str
+    span: Span = field(default=NO_SPAN, kw_only=True)  # whole declaration
+    name_span: Span = field(default=NO_SPAN, kw_only=True)
+    path: str | None = field(default=None, kw_only=True)  # file that declares it
+
+
+@dataclass(eq=False)
+class TypeDecl(Decl):
+    type: Type = ANY
+    type_span: Span = field(default=NO_SPAN, kw_only=True)
+    # Member spans of a literal union (for completion / go to definition of members).
+    member_spans: dict[str, Span] = field(default_factory=dict, kw_only=True)
+
+
+@dataclass(eq=False)
+class Signature(Decl):
+    inputs: list[Field] = field(default_factory=list)
+    outputs: list[Field] = field(default_factory=list)
+    instructions: str | None = None
+    inline: bool = False  # written as "a, b -> c"
+    instructions_span: Span | None = field(default=None, kw_only=True)
+
+    def field(self, name: str) -> Field | None:
+        for f in (*self.inputs, *self.outputs):
+            if f.name == name:
+                return f
+        return None
+
+    def output_record(self) -> RecordType:
+        return RecordType(tuple(RecordField(f.name, f.type, f.description) for f in self.outputs), None)
+
+    def default_instructions(self) -> str:
+        ins = ", ".join(f"`{f.name}`" for f in self.inputs)
+        outs = ", ".join(f"`{f.name}`" for f in self.outputs)
+        return f"Given the fields {ins}, produce the fields {outs}."
+
+    def effective_instructions(self) -> str:
+        return self.instructions if self.instructions else self.default_instructions()
+
+
+PREDICTOR_KINDS = ("Predict", "ChainOfThought", "ReAct", "Refine", "BestOfN")
+
+
+@dataclass(eq=False)
+class Predictor(Decl):
+    """`let name = Kind(Signature, options...) [using role]` inside a module or metric.
+
+    `id` ("Module.name") is stable: optimizers and state files key on it.
+    `signature` is the signature as the adapter sees it (ChainOfThought's `reasoning` output
+    is added by the runtime, not here, so that the user's outputs stay as declared).
+    """
+
+    id: str = ""
+    kind: str = "Predict"
+    signature: Signature | None = None
+    signature_ref: str | None = None  # name used in the source, None for inline strings
+    signature_span: Span = field(default=NO_SPAN, kw_only=True)
+    options: list[KwArg] = field(default_factory=list)
+    model_role: str | None = None
+    model_role_span: Span | None = field(default=None, kw_only=True)
+    owner: str = ""
+
+
+@dataclass(eq=False)
+class Param:
+    name: str
+    type: Type
+    default: Expr | None = None
+    span: Span = NO_SPAN
+    type_span: Span | None = None
+    annotated: bool = True
+
+
+@dataclass(eq=False)
+class Module(Decl):
+    """A module or a metric: parameters, declared outputs, predictors and a body."""
+
+    params: list[Param] = field(default_factory=list)
+    outputs: list[Field] = field(default_factory=list)
+    predictors: list[Predictor] = field(default_factory=list)
+    body: list[Stmt] = field(default_factory=list)
+    is_metric: bool = False
+    returns: Type | None = None  # metrics: declared return type (bool | float)
+    returns_span: Span | None = field(default=None, kw_only=True)
+
+    def output_record(self) -> RecordType:
+        return RecordType(tuple(RecordField(f.name, f.type, f.description) for f in self.outputs), None)
+
+    def predictor(self, name: str) -> Predictor | None:
+        for p in self.predictors:
+            if p.name == name:
+                return p
+        return None
+
+
+@dataclass(eq=False)
+class Tool(Decl):
+    params: list[Param] = field(default_factory=list)
+    returns: Type = ANY
+    target: str = ""  # "package.module:function"
+    target_span: Span = field(default=NO_SPAN, kw_only=True)
+    description: str | None = None
+
+
+@dataclass(eq=False)
+class Retriever(Decl):
+    """`retriever docs = bm25("docs/*.md", k: 3)` or `retriever vs = "pkg.mod:search"`."""
+
+    kind: str = "bm25"  # bm25 | python
+    args: list[Expr] = field(default_factory=list)
+    kwargs: list[KwArg] = field(default_factory=list)
+    target: str | None = None
+
+
+@dataclass(eq=False)
+class ModelDecl(Decl):
+    """`model judge = "openai/gpt-4o" { temperature: 0.0 }`: a named model role."""
+
+    model: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    model_span: Span = field(default=NO_SPAN, kw_only=True)
+
+
+@dataclass(eq=False)
+class Example(Decl):
+    """`example Target [as name] { field: value ... }`: inputs (and gold outputs) for a target."""
+
+    target: str = ""
+    target_span: Span = field(default=NO_SPAN, kw_only=True)
+    values: list[KwArg] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Import(Decl):
+    """`import "other.lmp"`: `name` holds the path as written."""
+
+    resolved: str | None = None
+
+
+@dataclass(eq=False)
+class Comment:
+    text: str
+    span: Span
+
+
+@dataclass(eq=False)
+class Program:
+    """Everything declared in one file (plus, after `project.load`, what its imports bring)."""
+
+    path: str
+    text: str
+    types: dict[str, TypeDecl] = field(default_factory=dict)
+    signatures: dict[str, Signature] = field(default_factory=dict)
+    modules: dict[str, Module] = field(default_factory=dict)
+    tools: dict[str, Tool] = field(default_factory=dict)
+    retrievers: dict[str, Retriever] = field(default_factory=dict)
+    models: dict[str, ModelDecl] = field(default_factory=dict)
+    examples: list[Example] = field(default_factory=list)
+    imports: list[Import] = field(default_factory=list)
+    decls: list[Decl] = field(default_factory=list)  # in source order, this file only
+    comments: list[Comment] = field(default_factory=list)
+    # Filled by the checker: type of each expression (by id), for hover and the interpreter.
+    expr_types: dict[int, Type] = field(default_factory=dict)
+    imported: list[Program] = field(default_factory=list)
+
+    @property
+    def metrics(self) -> dict[str, Module]:
+        return {n: m for n, m in self.modules.items() if m.is_metric}
+
+    def predictors(self) -> dict[str, Predictor]:
+        """Every predictor of every module and metric, by stable id."""
+        out: dict[str, Predictor] = {}
+        for m in self.modules.values():
+            for p in m.predictors:
+                out[p.id] = p
+        return out
+
+    def lookup(self, name: str) -> Decl | None:
+        for table in (self.types, self.signatures, self.modules, self.tools, self.retrievers, self.models):
+            if name in table:
+                return table[name]  # type: ignore[return-value]
+        return None
+
+    def type_of(self, expr: Expr) -> Type:
+        return self.expr_types.get(id(expr), ANY)

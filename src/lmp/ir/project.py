@@ -1,0 +1,156 @@
+"""Loading a program: a file, the files it imports, lowered and (optionally) checked.
+
+Every tool starts here: `lmp check`, the interpreter, the optimizer and the language server
+(which passes the unsaved text of open buffers through `overlay`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lmp.diagnostics import Diagnostic, Related, Span
+from lmp.ir.lower import lower
+from lmp.ir.nodes import Program
+from lmp.syntax.parser import parse
+
+Reader = Callable[[str], str]
+
+
+@dataclass
+class Loaded:
+    program: Program
+    diagnostics: list[Diagnostic] = field(default_factory=list)  # for every file involved
+    files: dict[str, Program] = field(default_factory=dict)  # path -> program, imports included
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity.value == "error"]
+
+
+def read_source(path: str) -> str:
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{path}: not UTF-8 text (byte {exc.start}); .lmp files are UTF-8") from exc
+
+
+class SourceError(Exception):
+    """A file that cannot be read as text at all."""
+
+
+def load_program(
+    path: str | os.PathLike[str],
+    text: str | None = None,
+    overlay: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> Loaded:
+    """Parse, lower and check `path` and its imports. Never raises on bad source text."""
+    overlay = dict(overlay or {})
+    key = os.path.abspath(os.fspath(path))
+    if text is not None:
+        overlay[key] = text
+
+    def reader(p: str) -> str:
+        if p in overlay:
+            return overlay[p]
+        return read_source(p)
+
+    loader = _Loader(reader)
+    program = loader.load(key, stack=())
+    diagnostics = loader.diagnostics
+    if check:
+        from lmp.check import check_program
+
+        for prog in loader.files.values():
+            diagnostics.extend(check_program(prog))
+    _sort(diagnostics)
+    return Loaded(program, diagnostics, loader.files)
+
+
+def load_text(text: str, path: str = "<memory>.lmp", check: bool = True) -> Loaded:
+    return load_program(path, text=text, check=check)
+
+
+def _sort(diags: list[Diagnostic]) -> None:
+    diags.sort(key=lambda d: (d.path or "", d.span.start, d.code))
+
+
+class _Loader:
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.files: dict[str, Program] = {}
+        self.diagnostics: list[Diagnostic] = []
+
+    def load(self, path: str, stack: tuple[str, ...]) -> Program:
+        if path in self.files:
+            return self.files[path]
+        try:
+            text = self.reader(path)
+        except (OSError, SourceError) as exc:
+            text = ""
+            message = str(exc) if isinstance(exc, SourceError) else f"cannot read {path}: {exc.strerror or exc}"
+            self.diagnostics.append(Diagnostic("E002", message, Span(0, 0, 0, 0, 0, 0), path=path))
+        parsed = parse(text)
+        for d in parsed.diagnostics:
+            d.path = path
+        # Imports are lowered first so that their types and signatures resolve here.
+        imported: list[Program] = []
+        for tree in parsed.trees:
+            for decl in tree.children:
+                if getattr(decl, "data", None) != "import_decl":
+                    continue
+                from lmp.ir.lower import span_of, string_value
+
+                tok = decl.children[0]
+                rel = string_value(tok)
+                target = os.path.normpath(os.path.join(os.path.dirname(path), rel))
+                span = span_of(tok)
+                if target in stack or target == path:
+                    cycle = " -> ".join(os.path.basename(p) for p in (*stack, path, target))
+                    self.diagnostics.append(Diagnostic("E101", f"import cycle: {cycle}", span, path=path,
+                                                       hint="move the shared declarations into a third file"))
+                    continue
+                if target not in self.files and not _exists(target, self.reader):
+                    self.diagnostics.append(Diagnostic(
+                        "E100", f"cannot find `{rel}` (looked for {target})", span, path=path,
+                        hint="import paths are relative to the importing file"))
+                    continue
+                imported.append(self.load(target, (*stack, path)))
+        program, diags = lower(parsed, path, text, imported)
+        for d in diags:
+            d.path = d.path or path
+        self.diagnostics.extend(d for d in diags if d not in parsed.diagnostics)
+        self.diagnostics.extend(parsed.diagnostics)
+        program.imported = imported
+        for imp in program.imports:
+            imp.resolved = os.path.normpath(os.path.join(os.path.dirname(path), imp.name))
+        _merge_imports(program, imported, self.diagnostics)
+        self.files[path] = program
+        return program
+
+
+def _exists(path: str, reader: Reader) -> bool:
+    try:
+        reader(path)
+        return True
+    except (OSError, SourceError):
+        return False
+
+
+def _merge_imports(program: Program, imported: list[Program], diagnostics: list[Diagnostic]) -> None:
+    """Make imported declarations visible by name (this file's own win, with a diagnostic)."""
+    for other in imported:
+        for table_name in ("types", "signatures", "modules", "tools", "retrievers", "models"):
+            mine = getattr(program, table_name)
+            for name, decl in getattr(other, table_name).items():
+                if name in mine and mine[name] is not decl and mine[name].path == program.path:
+                    diagnostics.append(Diagnostic(
+                        "E020", f"`{name}` is already defined in {os.path.basename(other.path)}",
+                        mine[name].name_span, path=program.path,
+                        related=[Related(decl.name_span, "imported definition", other.path)]))
+                    continue
+                mine.setdefault(name, decl)

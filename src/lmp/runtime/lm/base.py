@@ -1,0 +1,112 @@
+"""The model-layer contract: messages, responses, the abstract `LM`, and the error classes.
+
+Everything above the model layer (adapters, predictors, the interpreter, optimizers) talks only to
+these names, so a scripted `FakeLM`, a litellm-backed model and the embedded local model are
+interchangeable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+ModelType = Literal["chat", "text"]
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(TypedDict):
+    role: Role
+    content: str
+
+
+@dataclass
+class LMResponse:
+    """One completion. Token counts and cost are 0 when the provider does not report them."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    cached: bool = False
+    latency_s: float = 0.0
+    # The provider's response as a plain dict (useful for debugging); None for fakes and cache hits
+    # that did not keep it.
+    raw: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class LM(ABC):
+    """A language model. Subclasses implement `complete`; `acomplete` defaults to a worker thread.
+
+    `model` is the id shown in history and used in cache keys; `model_type` says whether the
+    model takes chat messages ("chat") or one flattened prompt ("text").
+    """
+
+    model: str
+    model_type: ModelType = "chat"
+
+    @abstractmethod
+    def complete(self, messages: list[Message], **params: Any) -> LMResponse: ...
+
+    async def acomplete(self, messages: list[Message], **params: Any) -> LMResponse:
+        # Most backends are blocking HTTP clients; a thread keeps the event loop free without
+        # every backend having to write an async twin.
+        return await asyncio.to_thread(self.complete, messages, **params)
+
+    def __call__(self, messages: list[Message] | str, **params: Any) -> LMResponse:
+        """Convenience: `lm("hi")` sends one user message."""
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        return self.complete(messages, **params)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, model_type={self.model_type!r})"
+
+
+# --- errors -------------------------------------------------------------------------------------
+# Each message is a single paragraph that says what happened and what to do about it, because the
+# CLI prints it as-is (no traceback unless --debug).
+
+
+class LMError(Exception):
+    """Base class of every model-layer error."""
+
+    def __init__(self, message: str, *, model: str | None = None, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+        self.status_code = status_code
+
+
+class LMConnectionError(LMError):
+    """The model server could not be reached."""
+
+
+class LMAuthError(LMError):
+    """The provider rejected the API key (or none was given)."""
+
+
+class LMTimeoutError(LMError):
+    """The model did not answer within the timeout."""
+
+
+class LMRateLimitError(LMError):
+    """The provider kept answering 429 after all retries."""
+
+
+class LMBadRequestError(LMError):
+    """The provider rejected the request itself (unknown model, context too long, bad params)."""
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Transient failures worth retrying: rate limits, timeouts, connection drops, 5xx."""
+    if isinstance(error, LMRateLimitError | LMTimeoutError | LMConnectionError):
+        return True
+    if isinstance(error, LMError) and error.status_code is not None:
+        return error.status_code >= 500
+    return False

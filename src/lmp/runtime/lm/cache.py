@@ -1,0 +1,197 @@
+"""Response cache: an in-memory LRU in front of a sqlite file shared by threads and processes.
+
+Key = sha256 of the canonical JSON of (model, messages, params without secrets/transport, rollout id).
+API keys, base URLs and headers never enter the key nor the stored value, so a cache directory can
+be shared or committed without leaking credentials, and switching endpoints for the same model reuses
+answers. `rollout_id` exists so a program can ask for several distinct samples of the same prompt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from .base import LMResponse, Message
+
+# Params that describe *where/how* to call, not *what* to ask: excluded from keys and stored values.
+TRANSPORT_PARAMS = frozenset(
+    {
+        "api_key",
+        "api_base",
+        "base_url",
+        "headers",
+        "extra_headers",
+        "timeout",
+        "num_retries",
+        "fallbacks",
+        "organization",
+        "api_version",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "vertex_credentials",
+        "metadata",
+        "cache",
+        "rollout_id",
+    }
+)
+
+DEFAULT_DIRNAME = ".lmp_cache"
+
+
+def default_cache_dir() -> Path:
+    """`$LMP_CACHE_DIR` if set, else `.lmp_cache/` in the current directory."""
+    env = os.environ.get("LMP_CACHE_DIR")
+    return Path(env) if env else Path.cwd() / DEFAULT_DIRNAME
+
+
+def cacheable_params(params: dict[str, Any]) -> dict[str, Any]:
+    # "max_tokens" contains "token" but is a real request parameter: only exclude names listed as
+    # transport or clearly credential-like (…_key, …secret…, auth…).
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        lk = k.lower()
+        if lk in TRANSPORT_PARAMS or lk.endswith("_key") or "secret" in lk or "password" in lk or lk.startswith("auth"):
+            continue
+        out[k] = v
+    return out
+
+
+def cache_key(model: str, messages: list[Message], params: dict[str, Any], rollout_id: Any = None) -> str:
+    payload = {
+        "model": model,
+        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        "params": cacheable_params(params),
+        "rollout_id": rollout_id,
+    }
+    # sort_keys + fixed separators make the JSON canonical; default=str tolerates odd param values.
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class DiskCache:
+    """Thread-safe, multi-process-safe response cache.
+
+    `enabled=False` (for `--no-cache`) turns every method into a no-op so callers need no branches.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        enabled: bool = True,
+        memory_size: int = 1024,
+    ) -> None:
+        self.enabled = enabled
+        base = Path(path) if path is not None else default_cache_dir()
+        # Accept either a directory (the usual) or an explicit *.sqlite file.
+        self.path = base if base.suffix in (".sqlite", ".db") else base / "responses.sqlite"
+        self.memory_size = memory_size
+        self._memory: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self.hits = 0
+        self.misses = 0
+        if enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._conn() as conn:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS responses ("
+                    " key TEXT PRIMARY KEY, model TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL)"
+                )
+
+    def _conn(self) -> sqlite3.Connection:
+        # One connection per thread: sqlite connections must not be shared across threads, and WAL
+        # lets readers in other processes proceed while one writes.
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    def key(self, model: str, messages: list[Message], params: dict[str, Any], rollout_id: Any = None) -> str:
+        return cache_key(model, messages, params, rollout_id)
+
+    def get(self, key: str) -> LMResponse | None:
+        if not self.enabled:
+            return None
+        with self._lock:
+            value = self._memory.get(key)
+            if value is not None:
+                self._memory.move_to_end(key)
+        if value is None:
+            row = self._conn().execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                with self._lock:
+                    self.misses += 1
+                return None
+            value = json.loads(row[0])
+            self._remember(key, value)
+        with self._lock:
+            self.hits += 1
+        return LMResponse(
+            text=value["text"],
+            model=value["model"],
+            prompt_tokens=value.get("prompt_tokens", 0),
+            completion_tokens=value.get("completion_tokens", 0),
+            # A hit costs nothing now; the original cost stays in the stored row for reference.
+            cost=0.0,
+            cached=True,
+            latency_s=0.0,
+            raw=None,
+        )
+
+    def put(self, key: str, response: LMResponse) -> None:
+        if not self.enabled:
+            return
+        # Only the answer and its accounting are stored: never the raw provider payload, which can
+        # echo request headers.
+        value = {
+            "text": response.text,
+            "model": response.model,
+            "prompt_tokens": response.prompt_tokens,
+            "completion_tokens": response.completion_tokens,
+            "cost": response.cost,
+        }
+        self._remember(key, value)
+        self._conn().execute(
+            "INSERT OR REPLACE INTO responses (key, model, value, created) VALUES (?, ?, ?, ?)",
+            (key, response.model, json.dumps(value, ensure_ascii=False), time.time()),
+        )
+
+    def _remember(self, key: str, value: dict[str, Any]) -> None:
+        with self._lock:
+            self._memory[key] = value
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.memory_size:
+                self._memory.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._memory.clear()
+        if self.enabled:
+            self._conn().execute("DELETE FROM responses")
+
+    def __len__(self) -> int:
+        if not self.enabled:
+            return 0
+        return int(self._conn().execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def __repr__(self) -> str:
+        return f"DiskCache({str(self.path)!r}, enabled={self.enabled})"

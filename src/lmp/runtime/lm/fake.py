@@ -1,0 +1,112 @@
+"""`FakeLM`: a scripted model for unit tests (no network, no threads, deterministic)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .base import LM, LMError, LMResponse, Message, ModelType
+from .history import CallRecord, History
+
+Script = Iterable[str | BaseException] | Mapping[str, str] | Callable[[list[Message]], str]
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+class FakeLM(LM):
+    """Answers from a script.
+
+    - a list/iterable: answers in order (an exception instance in the list is raised at that turn);
+      when exhausted, `default` is returned if given, else an `LMError` says the script ran out;
+    - a dict: the first key that is a substring of the last user message wins (then `default`);
+    - a callable: `answers(messages) -> str`.
+
+    `errors` scripts failures for the first calls (e.g. `[LMRateLimitError("429")]`), before the
+    answers. Every call is kept in `calls` (messages + params). Token counts are whitespace words.
+    """
+
+    def __init__(
+        self,
+        answers: Script = (),
+        *,
+        model: str = "fake",
+        model_type: ModelType = "chat",
+        default: str | None = None,
+        errors: Iterable[BaseException] = (),
+        history: History | None = None,
+    ) -> None:
+        self.model = model
+        self.model_type = model_type
+        self.default = default
+        self.history = history
+        self.calls: list[dict[str, Any]] = []
+        self._errors = list(errors)
+        self._lock = threading.Lock()
+        self._mapping: Mapping[str, str] | None = None
+        self._func: Callable[[list[Message]], str] | None = None
+        self._seq: list[str | BaseException] = []
+        if isinstance(answers, Mapping):
+            self._mapping = answers
+        elif callable(answers):
+            self._func = answers
+        else:
+            self._seq = list(answers)
+
+    def _answer(self, messages: list[Message]) -> str:
+        if self._func is not None:
+            return self._func(messages)
+        if self._mapping is not None:
+            last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+            for key, value in self._mapping.items():
+                if key in last_user:
+                    return value
+            if self.default is not None:
+                return self.default
+            raise LMError(
+                f"FakeLM has no scripted answer for this prompt: no key of its dict ({', '.join(map(repr, self._mapping))}) "
+                "occurs in the last user message. Add a matching key or pass default=... to FakeLM.",
+                model=self.model,
+            )
+        with self._lock:
+            if self._seq:
+                item = self._seq.pop(0)
+            elif self.default is not None:
+                item = self.default
+            else:
+                raise LMError(
+                    f"FakeLM ran out of scripted answers after {len(self.calls)} calls. "
+                    "Give it more answers or pass default=... to FakeLM.",
+                    model=self.model,
+                )
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def complete(self, messages: list[Message], **params: Any) -> LMResponse:
+        with self._lock:
+            self.calls.append({"messages": list(messages), "params": dict(params)})
+            error = self._errors.pop(0) if self._errors else None
+        try:
+            if error is not None:
+                raise error
+            text = self._answer(messages)
+        except BaseException as exc:
+            if self.history is not None:
+                self.history.add(CallRecord(model=self.model, messages=list(messages), error=str(exc)))
+            raise
+        response = LMResponse(
+            text=text,
+            model=self.model,
+            prompt_tokens=sum(_words(m["content"]) for m in messages),
+            completion_tokens=_words(text),
+        )
+        if self.history is not None:
+            self.history.add(CallRecord.from_response(list(messages), response, params=params))
+        return response
+
+    @property
+    def last_messages(self) -> list[Message]:
+        return self.calls[-1]["messages"] if self.calls else []

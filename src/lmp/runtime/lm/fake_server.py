@@ -1,0 +1,230 @@
+"""A loopback OpenAI-compatible HTTP server with scripted behaviour, for tests that must cross
+litellm and real HTTP (retries on 429/5xx, timeouts, garbage output, concurrency).
+
+    with FakeServer(responder=lambda req: "hello", fail_first=2, fail_status=429) as srv:
+        lm = LiteLLM("openai/fake", api_base=srv.url)
+
+Stdlib only (ThreadingHTTPServer in a daemon thread on 127.0.0.1, port 0 = a free port), so it starts
+in milliseconds and never touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Responder = Callable[[dict[str, Any]], str]
+
+
+@dataclass
+class RecordedRequest:
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+    time: float = field(default_factory=time.time)
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    if "messages" in body:
+        for m in reversed(body["messages"]):
+            if m.get("role") == "user":
+                content = m.get("content")
+                return content if isinstance(content, str) else json.dumps(content)
+        return ""
+    prompt = body.get("prompt", "")
+    return prompt if isinstance(prompt, str) else json.dumps(prompt)
+
+
+def echo_responder(body: dict[str, Any]) -> str:
+    return "echo: " + _last_user_text(body)
+
+
+class FakeServer:
+    """Scripted OpenAI-compatible server.
+
+    - `responder(body) -> str`: the answer text (default: echo of the last user message/prompt);
+    - `answers`: a fixed list of answers returned in order (then the responder);
+    - `latency`: seconds to sleep before answering each completion request;
+    - `fail_first` + `fail_status`: the first N completion requests fail with that status (e.g. 429);
+    - `fail_always`: every completion request fails with `fail_status` (e.g. 500 forever);
+    - `garbage`: answers are random-looking junk text (what a broken model returns);
+    - `invalid_json`: the HTTP body is not JSON at all (a broken proxy).
+    The attributes can be changed while the server runs; `requests` records every request.
+    """
+
+    def __init__(
+        self,
+        responder: Responder | None = None,
+        *,
+        answers: list[str] | None = None,
+        latency: float = 0.0,
+        fail_first: int = 0,
+        fail_status: int = 500,
+        fail_always: bool = False,
+        garbage: bool = False,
+        invalid_json: bool = False,
+        model: str = "fake-model",
+    ) -> None:
+        self.responder = responder or echo_responder
+        self.answers = list(answers or [])
+        self.latency = latency
+        self.fail_first = fail_first
+        self.fail_status = fail_status
+        self.fail_always = fail_always
+        self.garbage = garbage
+        self.invalid_json = invalid_json
+        self.model = model
+        self.requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._counter = 0
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> FakeServer:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "FakeServer is not running"
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The OpenAI-style api_base (ends in /v1)."""
+        return self.base_url + "/v1"
+
+    def completion_requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.path.endswith("completions")]
+
+    # -- behaviour --------------------------------------------------------------------------------
+
+    def _decide(self, body: dict[str, Any]) -> tuple[int, str]:
+        """(status, answer text) for the next completion request."""
+        with self._lock:
+            self._counter += 1
+            n = self._counter
+            answer = self.answers.pop(0) if self.answers else None
+        if self.fail_always or n <= self.fail_first:
+            return self.fail_status, ""
+        if self.garbage:
+            return 200, "\x00}{ ]]##@@ lorem \ufffd ipsum ### [[ ## ## ]] ~~~ " + str(n)
+        return 200, answer if answer is not None else self.responder(body)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                pass  # keep test output clean
+
+            def _send(self, status: int, payload: Any, raw: bytes | None = None) -> None:
+                data = raw if raw is not None else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if status == 429:
+                    self.send_header("Retry-After", "0")
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _record(self, body: dict[str, Any]) -> None:
+                with fake._lock:
+                    fake.requests.append(RecordedRequest(self.path, body, dict(self.headers.items())))
+
+            def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+                self._record({})
+                if self.path.rstrip("/") in ("/health", "/v1/health"):
+                    self._send(200, {"status": "ok"})
+                elif self.path.rstrip("/") in ("/v1/models", "/models"):
+                    self._send(200, {"object": "list", "data": [{"id": fake.model, "object": "model", "owned_by": "lmp"}]})
+                else:
+                    self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+
+            def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except ValueError:
+                    self._send(400, {"error": {"message": "invalid JSON body", "type": "invalid_request_error"}})
+                    return
+                self._record(body)
+                path = self.path.split("?")[0].rstrip("/")
+                chat = path.endswith("/chat/completions")
+                if not chat and not path.endswith("/completions"):
+                    self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+                    return
+                if fake.latency:
+                    time.sleep(fake.latency)
+                status, text = fake._decide(body)
+                if status != 200:
+                    kind = "rate_limit_exceeded" if status == 429 else "server_error"
+                    self._send(status, {"error": {"message": f"scripted failure {status}", "type": kind, "code": status}})
+                    return
+                if fake.invalid_json:
+                    self._send(200, None, raw=b"<html>this is not json</html>")
+                    return
+                self._send(200, _completion_payload(body, text, chat, fake.model))
+
+        return Handler
+
+
+def _completion_payload(body: dict[str, Any], text: str, chat: bool, default_model: str) -> dict[str, Any]:
+    if chat:
+        prompt_words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+    else:
+        prompt_words = len(str(body.get("prompt", "")).split())
+    usage = {
+        "prompt_tokens": prompt_words,
+        "completion_tokens": len(text.split()),
+        "total_tokens": prompt_words + len(text.split()),
+    }
+    model = body.get("model") or default_model
+    created = int(time.time())
+    if chat:
+        return {
+            "id": f"chatcmpl-fake{created}",
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": usage,
+        }
+    return {
+        "id": f"cmpl-fake{created}",
+        "object": "text_completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": "stop"}],
+        "usage": usage,
+    }

@@ -1,0 +1,220 @@
+"""Call history: what was sent and received on every model call, for `lmp history` and `--trace`.
+
+Records are kept in memory and, when a file is given, appended to a JSONL file (one record per line,
+written under a lock and flushed per record so concurrent threads never interleave lines). Secrets
+are scrubbed before a record is stored anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .base import LMResponse, Message
+from .cache import default_cache_dir
+
+HISTORY_FILENAME = "history.jsonl"
+
+# Credential-looking substrings that may show up in error messages or echoed prompts.
+_SECRET_PATTERNS = [
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{12,}"),  # OpenAI/Anthropic style keys
+    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9_\-.=]{8,}"),
+    re.compile(r"(?i)(api[_-]?key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]{6,}"),
+]
+_SECRET_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+
+
+def _secret_env_values() -> list[str]:
+    # Values of credential env vars present in this process: scrubbing them catches keys that a
+    # provider echoes back in an error message, whatever their format.
+    return [
+        v
+        for k, v in os.environ.items()
+        if k.upper().endswith(_SECRET_ENV_SUFFIXES) and isinstance(v, str) and len(v) >= 8
+    ]
+
+
+def scrub(text: str) -> str:
+    """Replace anything that looks like a credential with `***`."""
+    for value in _secret_env_values():
+        if value in text:
+            text = text.replace(value, "***")
+    for pattern in _SECRET_PATTERNS:
+        if pattern.groups:
+            text = pattern.sub(lambda m: m.group(1) + "***", text)
+        else:
+            text = pattern.sub("***", text)
+    return text
+
+
+def _scrub_obj(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return scrub(obj)
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            lk = str(k).lower()
+            if lk in ("api_key", "headers", "extra_headers", "authorization") or lk.endswith("_key"):
+                continue
+            out[k] = _scrub_obj(v)
+        return out
+    if isinstance(obj, list | tuple):
+        return [_scrub_obj(v) for v in obj]
+    return obj
+
+
+@dataclass
+class CallRecord:
+    model: str
+    messages: list[Message]
+    response: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    latency_s: float = 0.0
+    cached: bool = False
+    error: str | None = None
+    predictor: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    time: float = field(default_factory=time.time)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallRecord:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_response(
+        cls,
+        messages: list[Message],
+        response: LMResponse,
+        *,
+        params: dict[str, Any] | None = None,
+        predictor: str | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> CallRecord:
+        return cls(
+            model=response.model,
+            messages=messages,
+            response=response.text,
+            prompt_tokens=response.prompt_tokens,
+            completion_tokens=response.completion_tokens,
+            cost=response.cost,
+            latency_s=response.latency_s,
+            cached=response.cached,
+            predictor=predictor,
+            params=dict(params or {}),
+            tags=dict(tags or {}),
+        )
+
+
+@dataclass
+class Totals:
+    calls: int = 0
+    cached: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    latency_s: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class History:
+    """Thread-safe in-memory list of `CallRecord`s, optionally mirrored to a JSONL file."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, max_records: int | None = 100_000) -> None:
+        self.path = Path(path) if path is not None else None
+        self.max_records = max_records
+        self._records: list[CallRecord] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def default_file(cls) -> Path:
+        """`.lmp_cache/history.jsonl` (or under `$LMP_CACHE_DIR`)."""
+        return default_cache_dir() / HISTORY_FILENAME
+
+    def add(self, record: CallRecord) -> CallRecord:
+        clean = CallRecord.from_dict(_scrub_obj(record.to_dict()))
+        line = json.dumps(clean.to_dict(), ensure_ascii=False, default=str) if self.path else None
+        with self._lock:
+            self._records.append(clean)
+            if self.max_records is not None and len(self._records) > self.max_records:
+                # Bounded memory for long optimizer runs; the file keeps everything.
+                del self._records[: len(self._records) - self.max_records]
+            if line is not None and self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # Open/append/close per record: O_APPEND writes of one line are atomic enough for
+                # several processes sharing the file, and nothing is lost on a crash.
+                with self.path.open("a", encoding="utf-8") as fh:
+                    fh.write(line + "\n")
+        return clean
+
+    def records(self) -> list[CallRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._records)
+
+    def __iter__(self) -> Iterator[CallRecord]:
+        return iter(self.records())
+
+    def last(self, n: int = 1) -> list[CallRecord]:
+        with self._lock:
+            return list(self._records[-n:])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    def totals(self, records: list[CallRecord] | None = None) -> Totals:
+        t = Totals()
+        for r in self.records() if records is None else records:
+            t.calls += 1
+            t.cached += int(r.cached)
+            t.errors += int(r.error is not None)
+            t.prompt_tokens += r.prompt_tokens
+            t.completion_tokens += r.completion_tokens
+            t.cost += r.cost
+            t.latency_s += r.latency_s
+        return t
+
+    @staticmethod
+    def read_file(path: str | os.PathLike[str] | None = None, limit: int | None = None) -> list[CallRecord]:
+        """Records from a JSONL history file (the newest `limit` if given); bad lines are skipped."""
+        p = Path(path) if path is not None else History.default_file()
+        if not p.exists():
+            return []
+        out: list[CallRecord] = []
+        with p.open(encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    out.append(CallRecord.from_dict(json.loads(line)))
+                except (ValueError, TypeError):
+                    continue  # a torn line from a killed process must not break `lmp history`
+        return out[-limit:] if limit else out

@@ -1,0 +1,410 @@
+"""`LiteLLM`: any provider litellm knows (and any OpenAI-compatible server), with lmp's policies.
+
+Policies live here rather than in litellm so they are visible and testable: lmp does its own retries
+(litellm's and the OpenAI client's are turned off, so every attempt is counted), its own fallbacks,
+its own cache and history, and maps litellm's exceptions onto lmp's few error classes.
+
+litellm is imported lazily inside the first call: it takes seconds to import and `lmp --help`,
+`lmp check` and the language server must not pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .base import (
+    LM,
+    LMAuthError,
+    LMBadRequestError,
+    LMConnectionError,
+    LMError,
+    LMRateLimitError,
+    LMResponse,
+    LMTimeoutError,
+    Message,
+    ModelType,
+    is_retryable,
+)
+from .cache import DiskCache
+from .history import CallRecord, History, scrub
+from .transcript import flatten_messages, merge_stop
+
+# Call options consumed by lmp itself; never sent to the provider.
+LMP_CALL_OPTIONS = ("rollout_id", "cache", "predictor", "tags")
+
+_litellm_lock = threading.Lock()
+_litellm_module: Any = None
+
+
+def import_litellm() -> Any:
+    """Import and configure litellm once: no network for the price map, no telemetry, no banners."""
+    global _litellm_module
+    if _litellm_module is not None:
+        return _litellm_module
+    with _litellm_lock:
+        if _litellm_module is None:
+            # Without this litellm fetches its model price map over the network at import time,
+            # which hangs for seconds offline; the copy bundled with the package is enough.
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            os.environ.setdefault("LITELLM_TELEMETRY", "False")
+            import litellm
+
+            litellm.suppress_debug_info = True
+            litellm.telemetry = False
+            litellm.set_verbose = False
+            _litellm_module = litellm
+    return _litellm_module
+
+
+# Env var that holds the API key for common providers (used in LMAuthError messages).
+_KEY_ENV = {
+    "openai": "OPENAI_API_KEY",
+    "text-completion-openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+    "vertex_ai": "GOOGLE_APPLICATION_CREDENTIALS",
+    "mistral": "MISTRAL_API_KEY",
+    "groq": "GROQ_API_KEY",
+    "together_ai": "TOGETHERAI_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY",
+    "deepseek": "DEEPSEEK_API_KEY",
+    "cohere": "COHERE_API_KEY",
+    "fireworks_ai": "FIREWORKS_AI_API_KEY",
+    "azure": "AZURE_API_KEY",
+    "xai": "XAI_API_KEY",
+}
+
+
+def provider_of(model: str) -> str:
+    if "/" in model:
+        return model.split("/", 1)[0]
+    if model.startswith(("gpt-", "o1", "o3", "o4", "text-")):
+        return "openai"
+    if model.startswith("claude"):
+        return "anthropic"
+    if model.startswith("gemini"):
+        return "gemini"
+    return "openai"
+
+
+def key_env_var(model: str) -> str:
+    provider = provider_of(model)
+    return _KEY_ENV.get(provider, f"{provider.upper().replace('-', '_')}_API_KEY")
+
+
+def map_error(exc: BaseException, model: str, api_base: str | None, timeout: float | None) -> LMError:
+    """Translate a litellm/OpenAI/httpx exception into an lmp error with an actionable message."""
+    if isinstance(exc, LMError):
+        return exc
+    litellm = import_litellm()
+    status = getattr(exc, "status_code", None)
+    detail = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    if len(detail) > 300:
+        detail = detail[:300] + "…"
+    where = f" at {api_base}" if api_base else ""
+    if isinstance(exc, litellm.Timeout | TimeoutError):
+        return LMTimeoutError(
+            f"Model {model!r}{where} did not answer within {timeout} s. Retry later, raise the timeout "
+            "(timeout=... in the model's params), or choose a faster model with --model ROLE=ID.",
+            model=model,
+            status_code=408,
+        )
+    if isinstance(exc, litellm.RateLimitError) or status == 429:
+        return LMRateLimitError(
+            f"Model {model!r}{where} is rate-limiting requests (HTTP 429) and still was after the retries. "
+            "Wait and rerun (cached answers are kept), lower --concurrency, or configure fallback models. "
+            f"Provider said: {detail}",
+            model=model,
+            status_code=429,
+        )
+    if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError) or status in (401, 403):
+        env = key_env_var(model)
+        return LMAuthError(
+            f"The provider rejected the API key for model {model!r} (HTTP {status or 401}). "
+            f"Set a valid key in the environment variable {env} (or pass api_key in the model's params), "
+            "or choose another model with --model ROLE=ID (the model id `local` needs no key).",
+            model=model,
+            status_code=status or 401,
+        )
+    if isinstance(exc, litellm.APIConnectionError | ConnectionError) and not isinstance(
+        exc, litellm.InternalServerError
+    ):
+        if api_base:
+            hint = (
+                f"Check that the server at {api_base} is running (for the local model: `lmp serve-local`, "
+                "or unset LMP_LOCAL_URL to let lmp start it) and that the URL is right"
+            )
+        else:
+            hint = "Check your network connection and the provider's status"
+        return LMConnectionError(
+            f"Could not connect to the model server for {model!r}{where}. {hint}; or choose another model "
+            f"with --model ROLE=ID. Details: {detail}",
+            model=model,
+        )
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        return LMBadRequestError(
+            f"The prompt is too long for model {model!r}'s context window. Use fewer demos or shorter "
+            f"inputs, or a model with a larger context. Details: {detail}",
+            model=model,
+            status_code=400,
+        )
+    if isinstance(exc, litellm.NotFoundError) or status == 404:
+        return LMBadRequestError(
+            f"Model {model!r}{where} was not found (HTTP 404). Check the model id (litellm form "
+            f"`provider/model`) and the api_base. Details: {detail}",
+            model=model,
+            status_code=404,
+        )
+    if isinstance(exc, litellm.BadRequestError) or (status is not None and 400 <= status < 500):
+        return LMBadRequestError(
+            f"Model {model!r}{where} rejected the request (HTTP {status or 400}). Check the model id and "
+            f"its params. Details: {detail}",
+            model=model,
+            status_code=status or 400,
+        )
+    if status is not None and status >= 500:
+        return LMError(
+            f"Model server for {model!r}{where} failed with HTTP {status} after all retries. Retry later "
+            f"or configure fallback models. Details: {detail}",
+            model=model,
+            status_code=status,
+        )
+    return LMError(
+        f"Call to model {model!r}{where} failed: {type(exc).__name__}: {detail}. Rerun with --debug for "
+        "the full traceback.",
+        model=model,
+        status_code=status,
+    )
+
+
+class LiteLLM(LM):
+    """A model called through litellm.
+
+    `params` are default request params (temperature, max_tokens, …) merged under per-call params.
+    `fallbacks` are model ids (or `LM` objects) tried in order once the primary model has failed
+    after its retries. Per-call lmp options (never sent to the provider): `rollout_id` (distinct
+    cache entries for sampling), `cache` (False bypasses the cache), `predictor` and `tags`
+    (recorded in history).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        model_type: ModelType = "chat",
+        api_base: str | None = None,
+        api_key: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        num_retries: int = 3,
+        fallbacks: Sequence[str | LM] = (),
+        timeout: float = 60,
+        cache: DiskCache | None = None,
+        history: History | None = None,
+        backoff_base: float = 0.5,
+        backoff_max: float = 20.0,
+        sleep: Callable[[float], None] = time.sleep,
+        name: str | None = None,
+    ) -> None:
+        if model_type not in ("chat", "text"):
+            raise ValueError(f"model_type must be 'chat' or 'text', not {model_type!r}")
+        self.model = model
+        self.model_type = model_type
+        self.api_base = api_base
+        self._api_key = api_key  # kept private and out of repr/history/cache on purpose
+        self.params = dict(params or {})
+        self.num_retries = num_retries
+        self.fallbacks = list(fallbacks)
+        self.timeout = timeout
+        self.cache = cache
+        self.history = history
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._sleep = sleep
+        # The name shown in history/cache (e.g. "local" rather than "openai/smollm2").
+        self.name = name or model
+        self.stats = {"calls": 0, "attempts": 0, "retries": 0, "fallbacks_used": 0, "cache_hits": 0}
+        self._stats_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"LiteLLM(model={self.model!r}, model_type={self.model_type!r}, api_base={self.api_base!r})"
+
+    # -- public -----------------------------------------------------------------------------------
+
+    def complete(self, messages: list[Message], **params: Any) -> LMResponse:
+        rollout_id = params.pop("rollout_id", None)
+        use_cache = params.pop("cache", True)
+        predictor = params.pop("predictor", None)
+        tags = dict(params.pop("tags", None) or {})
+        request = {**self.params, **params}
+        self._bump("calls")
+
+        key = None
+        if self.cache is not None and use_cache is not False and self.cache.enabled:
+            key = self.cache.key(self.name, messages, {**request, "model_type": self.model_type}, rollout_id)
+            hit = self.cache.get(key)
+            if hit is not None:
+                self._bump("cache_hits")
+                self._record(messages, hit, request, predictor, tags)
+                return hit
+
+        start = time.perf_counter()
+        attempts = 0
+        errors: list[LMError] = []
+        candidates: list[str | LM] = [self.model, *self.fallbacks]
+        for index, candidate in enumerate(candidates):
+            try:
+                if isinstance(candidate, LM):
+                    attempts += 1
+                    response = candidate.complete(messages, **request)
+                else:
+                    response, n = self._with_retries(candidate, messages, request)
+                    attempts += n
+            except LMError as exc:
+                errors.append(exc)
+                attempts += getattr(exc, "attempts", 0)
+                continue
+            if index > 0:
+                self._bump("fallbacks_used")
+                tags["fallback"] = candidate if isinstance(candidate, str) else candidate.model
+            response.latency_s = time.perf_counter() - start
+            tags["attempts"] = attempts
+            if key is not None and self.cache is not None:
+                self.cache.put(key, response)
+            self._record(messages, response, request, predictor, tags)
+            return response
+
+        error = errors[0] if len(errors) == 1 else self._combine(errors)
+        if self.history is not None:
+            tags["attempts"] = attempts
+            self.history.add(
+                CallRecord(
+                    model=self.name,
+                    messages=list(messages),
+                    error=str(error),
+                    latency_s=time.perf_counter() - start,
+                    predictor=predictor,
+                    params=request,
+                    tags=tags,
+                )
+            )
+        raise error
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _bump(self, key: str, n: int = 1) -> None:
+        with self._stats_lock:
+            self.stats[key] += n
+
+    def _combine(self, errors: list[LMError]) -> LMError:
+        # Keep the primary model's error class (callers branch on it) but say that fallbacks failed too.
+        first = errors[0]
+        tried = ", ".join(repr(e.model) for e in errors[1:])
+        combined = type(first)(
+            f"{first} (Fallback models {tried} failed too: {errors[-1]})", model=first.model, status_code=first.status_code
+        )
+        return combined
+
+    def _delay(self, attempt: int, exc: LMError) -> float:
+        # Exponential backoff with full jitter (spreads retries of concurrent workers apart).
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int | float) and retry_after > 0:
+            return min(float(retry_after), self.backoff_max)
+        base = min(self.backoff_max, self.backoff_base * (2**attempt))
+        return base * (0.5 + random.random() / 2)
+
+    def _with_retries(self, model: str, messages: list[Message], request: dict[str, Any]) -> tuple[LMResponse, int]:
+        attempt = 0
+        while True:
+            attempt += 1
+            self._bump("attempts")
+            try:
+                return self._call_once(model, messages, request), attempt
+            except LMError as exc:
+                if not is_retryable(exc) or attempt > self.num_retries:
+                    exc.attempts = attempt  # type: ignore[attr-defined]
+                    raise
+                self._bump("retries")
+                self._sleep(self._delay(attempt - 1, exc))
+
+    def _call_once(self, model: str, messages: list[Message], request: dict[str, Any]) -> LMResponse:
+        litellm = import_litellm()
+        kwargs: dict[str, Any] = dict(request)
+        kwargs.setdefault("timeout", self.timeout)
+        # lmp owns the retry policy: hidden retries in litellm or the OpenAI client would make
+        # attempts uncountable and multiply latency.
+        kwargs["num_retries"] = 0
+        kwargs["max_retries"] = 0
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        if self._api_key:
+            kwargs["api_key"] = self._api_key
+        elif self.api_base and provider_of(model) in ("openai", "text-completion-openai"):
+            # OpenAI-compatible local servers need no key, but the OpenAI client refuses to start
+            # without one; a placeholder keeps it happy without touching the user's real key.
+            kwargs["api_key"] = os.environ.get("OPENAI_API_KEY") or "sk-no-key-needed"
+        try:
+            if self.model_type == "text":
+                kwargs["stop"] = merge_stop(kwargs.get("stop"))
+                raw = litellm.text_completion(model=model, prompt=flatten_messages(messages), **kwargs)
+                text = raw.choices[0].text if raw.choices else ""
+            else:
+                raw = litellm.completion(model=model, messages=list(messages), **kwargs)
+                text = raw.choices[0].message.content if raw.choices else ""
+        except Exception as exc:  # noqa: BLE001 - every provider failure is translated below
+            mapped = map_error(exc, model, self.api_base, kwargs.get("timeout"))
+            headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+            try:
+                mapped.retry_after = float(headers.get("retry-after"))  # type: ignore[attr-defined]
+            except (TypeError, ValueError):
+                pass
+            raise mapped from exc
+        usage = getattr(raw, "usage", None)
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        return LMResponse(
+            text=text or "",
+            model=self.name if model == self.model else model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost=self._cost(raw, model),
+            cached=False,
+            raw=_to_dict(raw),
+        )
+
+    def _cost(self, raw: Any, model: str) -> float:
+        if self.api_base and _is_loopback(self.api_base):
+            return 0.0  # local models are free; litellm would otherwise price them as the hosted id
+        try:
+            return float(import_litellm().completion_cost(completion_response=raw) or 0.0)
+        except Exception:  # noqa: BLE001 - unknown prices are 0, never an error
+            return 0.0
+
+    def _record(
+        self,
+        messages: list[Message],
+        response: LMResponse,
+        request: dict[str, Any],
+        predictor: str | None,
+        tags: dict[str, Any],
+    ) -> None:
+        if self.history is not None:
+            self.history.add(
+                CallRecord.from_response(list(messages), response, params=request, predictor=predictor, tags=tags)
+            )
+
+
+def _is_loopback(url: str) -> bool:
+    return any(h in url for h in ("://127.", "://localhost", "://[::1]", "://0.0.0.0"))
+
+
+def _to_dict(raw: Any) -> dict[str, Any] | None:
+    try:
+        data = raw.model_dump() if hasattr(raw, "model_dump") else dict(raw)
+    except Exception:  # noqa: BLE001 - raw is debugging aid only
+        return None
+    return data if isinstance(data, dict) else None
