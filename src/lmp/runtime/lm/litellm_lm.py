@@ -107,7 +107,8 @@ def map_error(exc: BaseException, model: str, api_base: str | None, timeout: flo
     if len(detail) > 300:
         detail = detail[:300] + "…"
     where = f" at {api_base}" if api_base else ""
-    if isinstance(exc, litellm.Timeout | TimeoutError):
+    cause = _root_cause(exc)
+    if isinstance(exc, litellm.Timeout | TimeoutError) or cause == "timeout":
         return LMTimeoutError(
             f"Model {model!r}{where} did not answer within {timeout} s. Retry later, raise the timeout "
             "(timeout=... in the model's params), or choose a faster model with --model ROLE=ID.",
@@ -131,8 +132,8 @@ def map_error(exc: BaseException, model: str, api_base: str | None, timeout: flo
             model=model,
             status_code=status or 401,
         )
-    if isinstance(exc, litellm.APIConnectionError | ConnectionError) and not isinstance(
-        exc, litellm.InternalServerError
+    if cause == "connection" or (
+        isinstance(exc, litellm.APIConnectionError | ConnectionError) and not isinstance(exc, litellm.InternalServerError)
     ):
         if api_base:
             hint = (
@@ -143,7 +144,7 @@ def map_error(exc: BaseException, model: str, api_base: str | None, timeout: flo
             hint = "Check your network connection and the provider's status"
         return LMConnectionError(
             f"Could not connect to the model server for {model!r}{where}. {hint}; or choose another model "
-            f"with --model ROLE=ID. Details: {detail}",
+            f"with --model ROLE=ID. Details: {scrub(_innermost_message(exc))}",
             model=model,
         )
     if isinstance(exc, litellm.ContextWindowExceededError):
@@ -180,6 +181,42 @@ def map_error(exc: BaseException, model: str, api_base: str | None, timeout: flo
         model=model,
         status_code=status,
     )
+
+
+_TIMEOUT_NAMES = {"APITimeoutError", "TimeoutException", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout"}
+_CONNECT_NAMES = {"APIConnectionError", "ConnectError", "RemoteProtocolError"}
+
+
+def _root_cause(exc: BaseException) -> str | None:
+    """'timeout' or 'connection' when the exception chain holds a transport failure.
+
+    litellm reports an unreachable OpenAI-compatible server as a 500 InternalServerError; only the
+    chained httpx/OpenAI exceptions tell the truth, so walk the chain (by class name, to avoid
+    importing httpx/openai here).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        names = {c.__name__ for c in type(current).__mro__}
+        if names & _TIMEOUT_NAMES or isinstance(current, TimeoutError):
+            return "timeout"
+        if names & _CONNECT_NAMES or isinstance(current, ConnectionError):
+            return "connection"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _innermost_message(exc: BaseException) -> str:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    last = str(exc)
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if str(current).strip():
+            last = str(current).strip()
+        current = current.__cause__ or current.__context__
+    return last.splitlines()[0] if last else type(exc).__name__
 
 
 class LiteLLM(LM):
