@@ -58,7 +58,13 @@ def cacheable_params(params: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in params.items():
         lk = k.lower()
-        if lk in TRANSPORT_PARAMS or lk.endswith("_key") or "secret" in lk or "password" in lk or lk.startswith("auth"):
+        if (
+            lk in TRANSPORT_PARAMS
+            or lk.endswith("_key")
+            or "secret" in lk
+            or "password" in lk
+            or lk.startswith("auth")
+        ):
             continue
         out[k] = v
     return out

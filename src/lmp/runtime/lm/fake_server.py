@@ -91,7 +91,9 @@ class FakeServer:
         server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -167,7 +169,13 @@ class FakeServer:
                 if self.path.rstrip("/") in ("/health", "/v1/health"):
                     self._send(200, {"status": "ok"})
                 elif self.path.rstrip("/") in ("/v1/models", "/models"):
-                    self._send(200, {"object": "list", "data": [{"id": fake.model, "object": "model", "owned_by": "lmp"}]})
+                    self._send(
+                        200,
+                        {
+                            "object": "list",
+                            "data": [{"id": fake.model, "object": "model", "owned_by": "lmp"}],
+                        },
+                    )
                 else:
                     self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 
@@ -176,7 +184,9 @@ class FakeServer:
                 try:
                     body = json.loads(self.rfile.read(length) or b"{}")
                 except ValueError:
-                    self._send(400, {"error": {"message": "invalid JSON body", "type": "invalid_request_error"}})
+                    self._send(
+                        400, {"error": {"message": "invalid JSON body", "type": "invalid_request_error"}}
+                    )
                     return
                 self._record(body)
                 path = self.path.split("?")[0].rstrip("/")
@@ -189,7 +199,10 @@ class FakeServer:
                 status, text = fake._decide(body)
                 if status != 200:
                     kind = "rate_limit_exceeded" if status == 429 else "server_error"
-                    self._send(status, {"error": {"message": f"scripted failure {status}", "type": kind, "code": status}})
+                    self._send(
+                        status,
+                        {"error": {"message": f"scripted failure {status}", "type": kind, "code": status}},
+                    )
                     return
                 if fake.invalid_json:
                     self._send(200, None, raw=b"<html>this is not json</html>")
@@ -217,7 +230,9 @@ def _completion_payload(body: dict[str, Any], text: str, chat: bool, default_mod
             "object": "chat.completion",
             "created": created,
             "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
             "usage": usage,
         }
     return {

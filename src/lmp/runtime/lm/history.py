@@ -143,7 +143,9 @@ class Totals:
 class History:
     """Thread-safe in-memory list of `CallRecord`s, optionally mirrored to a JSONL file."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, max_records: int | None = 100_000) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, max_records: int | None = 100_000
+    ) -> None:
         self.path = Path(path) if path is not None else None
         self.max_records = max_records
         self._records: list[CallRecord] = []

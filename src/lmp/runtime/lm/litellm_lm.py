@@ -133,7 +133,8 @@ def map_error(exc: BaseException, model: str, api_base: str | None, timeout: flo
             status_code=status or 401,
         )
     if cause == "connection" or (
-        isinstance(exc, litellm.APIConnectionError | ConnectionError) and not isinstance(exc, litellm.InternalServerError)
+        isinstance(exc, litellm.APIConnectionError | ConnectionError)
+        and not isinstance(exc, litellm.InternalServerError)
     ):
         if api_base:
             hint = (
@@ -183,7 +184,14 @@ def map_error(exc: BaseException, model: str, api_base: str | None, timeout: flo
     )
 
 
-_TIMEOUT_NAMES = {"APITimeoutError", "TimeoutException", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout"}
+_TIMEOUT_NAMES = {
+    "APITimeoutError",
+    "TimeoutException",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "WriteTimeout",
+    "PoolTimeout",
+}
 _CONNECT_NAMES = {"APIConnectionError", "ConnectError", "RemoteProtocolError"}
 
 
@@ -343,7 +351,9 @@ class LiteLLM(LM):
         first = errors[0]
         tried = ", ".join(repr(e.model) for e in errors[1:])
         combined = type(first)(
-            f"{first} (Fallback models {tried} failed too: {errors[-1]})", model=first.model, status_code=first.status_code
+            f"{first} (Fallback models {tried} failed too: {errors[-1]})",
+            model=first.model,
+            status_code=first.status_code,
         )
         return combined
 
@@ -355,7 +365,9 @@ class LiteLLM(LM):
         base = min(self.backoff_max, self.backoff_base * (2**attempt))
         return base * (0.5 + random.random() / 2)
 
-    def _with_retries(self, model: str, messages: list[Message], request: dict[str, Any]) -> tuple[LMResponse, int]:
+    def _with_retries(
+        self, model: str, messages: list[Message], request: dict[str, Any]
+    ) -> tuple[LMResponse, int]:
         attempt = 0
         while True:
             attempt += 1
@@ -432,7 +444,9 @@ class LiteLLM(LM):
     ) -> None:
         if self.history is not None:
             self.history.add(
-                CallRecord.from_response(list(messages), response, params=request, predictor=predictor, tags=tags)
+                CallRecord.from_response(
+                    list(messages), response, params=request, predictor=predictor, tags=tags
+                )
             )
 
 
