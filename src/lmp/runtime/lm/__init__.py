@@ -17,7 +17,6 @@ from .base import (
 )
 from .cache import DiskCache, cache_key, default_cache_dir
 from .fake import FakeLM
-from .fake_server import FakeServer
 from .history import CallRecord, History, Totals, scrub
 from .litellm_lm import LiteLLM
 from .local import (
@@ -33,6 +32,16 @@ from .local import (
 )
 from .roles import DEFAULT_MODEL, make_lm, resolve_model
 from .transcript import flatten_messages
+
+
+def __getattr__(name: str) -> object:
+    # FakeServer pulls in http.server (~35 ms); only tests need it, so load it on first access.
+    if name == "FakeServer":
+        from .fake_server import FakeServer
+
+        return FakeServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_MODEL",
