@@ -25,7 +25,7 @@ Responder = Callable[[dict[str, Any]], str]
 class RecordedRequest:
     path: str
     body: dict[str, Any]
-    headers: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
     time: float = field(default_factory=time.time)
 
 
@@ -162,7 +162,9 @@ class FakeServer:
 
             def _record(self, body: dict[str, Any]) -> None:
                 with fake._lock:
-                    fake.requests.append(RecordedRequest(self.path, body, dict(self.headers.items())))
+                    fake.requests.append(
+                        RecordedRequest(self.path, body, {k.lower(): v for k, v in self.headers.items()})
+                    )
 
             def do_GET(self) -> None:  # noqa: N802 - stdlib naming
                 self._record({})

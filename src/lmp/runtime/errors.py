@@ -1,0 +1,44 @@
+"""Errors the runtime raises to users. Each message is one paragraph saying what to do, because
+the CLI prints it as-is (no traceback unless --debug)."""
+
+from __future__ import annotations
+
+
+class LmpRuntimeError(Exception):
+    """A user-facing run-time error: missing or mistyped inputs, unknown modules, tool failures."""
+
+    user_facing = True
+
+
+class LMOutputError(Exception):
+    """The model's answer could not be parsed into an output field's type, even after a repair
+    attempt and the JSON adapter fallback. Carries what a user needs to see why."""
+
+    user_facing = True
+
+    def __init__(self, field: str | None, expected_type: str, raw_output: str, message: str) -> None:
+        self.field = field
+        self.expected_type = expected_type
+        self.raw_output = raw_output
+        self.message = message
+        shown = raw_output if len(raw_output) <= 500 else raw_output[:500] + "…"
+        where = f"field `{field}` ({expected_type})" if field else f"the outputs ({expected_type})"
+        super().__init__(
+            f"The model's answer could not be parsed into {where}: {message}. "
+            f"Raw output: {shown!r}. Try a stronger model (--model default=ID), add demos with "
+            "`lmp optimize`, or simplify the output type."
+        )
+
+
+class AdapterParseError(ValueError):
+    """Internal: one parse failure (the predictor decides whether to repair, fall back or raise)."""
+
+    def __init__(self, field: str | None, expected_type: str, raw_output: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.expected_type = expected_type
+        self.raw_output = raw_output
+        self.message = message
+
+    def to_output_error(self) -> LMOutputError:
+        return LMOutputError(self.field, self.expected_type, self.raw_output, self.message)
