@@ -38,7 +38,9 @@ async function startServer(): Promise<ServerStatus> {
   const executable = resolveLmpCommand(configured);
   if (!executable) {
     status = 'not-found';
-    statusError = `lmp language server not found: \`${configured}\` is not an executable on the PATH VS Code sees.`;
+    statusError = /[\\/]/.test(configured)
+      ? `lmp language server not found: \`${configured}\` does not exist or is not executable.`
+      : `lmp language server not found: \`${configured}\` is not on the PATH VS Code sees.`;
     output.appendLine(`${statusError}\n${INSTALL_HINT}`);
     void vscode.window
       .showErrorMessage(`${statusError} ${INSTALL_HINT}`, 'Open Settings', 'Show Log')
