@@ -146,6 +146,8 @@ class Checker:
             expected = fields.get(kv.name)
             if expected is None:
                 guess = suggest(kv.name, list(fields))
+                if guess:
+                    given.add(guess)
                 self.report("E120", f"`{ex.target}` has no field `{kv.name}`", kv.span,
                             hint=f"did you mean `{guess}`?" if guess else "fields: " + ", ".join(fields),
                             fixes=[Fix(f"Rename to `{guess}`", kv.span, guess)] if guess else None)
@@ -205,7 +207,7 @@ class Checker:
             self.report("E071", f"`{mod.name}` can reach its end without returning {what}", mod.name_span,
                         hint="add a `return` on every path")
         for pred in mod.predictors:
-            if pred.name not in self.used_predictors:
+            if pred.name not in self.used_predictors and pred.signature is not None:
                 self.report("W200", f"predictor `{pred.name}` is never called", pred.name_span,
                             severity=Severity.WARNING, tags=("unnecessary",),
                             hint="call it or remove the `let`")
@@ -568,7 +570,8 @@ class Checker:
                 return f.type
             names = [x.name for x in obj.fields]
             guess = suggest(e.name, names)
-            what = f"`{obj.name}`" if obj.name else "this value"
+            what = f"`{e.obj.id}` ({obj.name})" if isinstance(e.obj, ir.Name) and obj.name else (
+                f"`{e.obj.id}`" if isinstance(e.obj, ir.Name) else f"`{obj.name}`" if obj.name else "this value")
             self.report("E050", f"{what} has no field `{e.name}`", e.name_span,
                         hint=f"did you mean `{guess}`?" if guess else "fields: " + (", ".join(names) or "none"),
                         fixes=[Fix(f"Change to `{guess}`", e.name_span, guess)] if guess else None)

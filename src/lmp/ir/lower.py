@@ -71,6 +71,7 @@ class Lowering:
         self._resolving: set[str] = set()
         self._imported_types: dict[str, Type] = {}
         self._imported_sigs: dict[str, ir.Signature] = {}
+        self._syntax_errors: list[Diagnostic] = []
         for prog in imported:
             for name, decl in prog.types.items():
                 self._imported_types[name] = decl.type
@@ -95,6 +96,7 @@ class Lowering:
     # ------------------------------------------------------------ entry
 
     def lower(self, parsed: ParseResult) -> ir.Program:
+        self._syntax_errors = parsed.diagnostics
         decl_trees: list[Tree] = []
         for tree in parsed.trees:
             decl_trees.extend(c for c in tree.children if isinstance(c, Tree))
@@ -265,12 +267,15 @@ class Lowering:
                 continue
             field = self._field_decl(item.children[1], "in" if item.data == "sig_in" else "out")
             self._add_field(sig, field)
-        if not sig.outputs:
+        if not sig.outputs and not self._has_syntax_error(sig.span):
             self.error("E022", f"signature `{sig.name}` has no `out` field", sig.name_span,
                        hint="add a line such as `out answer: str`")
         self._declare(sig, self.program.signatures)
         self.program.decls.append(sig)
         return sig
+
+    def _has_syntax_error(self, span: Span) -> bool:
+        return any(span.start <= d.span.start <= span.end for d in self._syntax_errors)
 
     def _add_field(self, sig: ir.Signature, field: ir.Field) -> None:
         if sig.field(field.name) is not None:

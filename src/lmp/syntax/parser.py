@@ -313,5 +313,7 @@ def parse_signature_spec(spec: str) -> Tree:
 
 def spec_error(err: UnexpectedInput, spec: str) -> tuple[str, int]:
     """A readable message for an error inside an inline signature, and its offset in `spec`."""
+    if isinstance(err, UnexpectedToken):
+        err.expected = {t for t in err.expected if t != "_NL"}
     diag, _ = _error_diagnostic(err, _Positions(spec))
     return diag.message, diag.span.start
