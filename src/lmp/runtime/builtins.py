@@ -1,0 +1,69 @@
+"""Functions every `.lmp` program can call without declaring them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from lmp.runtime.errors import LmpRuntimeError
+from lmp.runtime.predictors import majority
+from lmp.runtime.values import Record, to_plain
+
+
+def _range(*args: int) -> list[int]:
+    return list(range(*args))
+
+
+def _str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, Record | list | dict):
+        return json.dumps(to_plain(value), ensure_ascii=False)
+    return str(value)
+
+
+def _join(items: list[Any], sep: str = "\n") -> str:
+    return sep.join(_str(i) for i in items)
+
+
+def _print(*values: Any) -> None:
+    # stderr: stdout belongs to the program's result (`lmp run --json` pipes it).
+    print(*(_str(v) for v in values), file=sys.stderr)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(float(value)) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        raise LmpRuntimeError(f"int(): cannot convert {value!r} to an integer") from None
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise LmpRuntimeError(f"float(): cannot convert {value!r} to a number") from None
+
+
+BUILTINS: dict[str, Callable[..., Any]] = {
+    "range": _range,
+    "len": len,
+    "str": _str,
+    "int": _int,
+    "float": _float,
+    "bool": bool,
+    "majority": majority,
+    "join": _join,
+    "min": min,
+    "max": max,
+    "sum": sum,
+    "abs": abs,
+    "round": round,
+    "print": _print,
+}

@@ -1,0 +1,311 @@
+"""Predictors: one learnable LM call pattern each, over a signature.
+
+- `Predict`: render with the adapter, call the model, parse into typed outputs.
+- `ChainOfThought`: the same with a `reasoning: str` output first.
+- `ReAct`: a thought/tool/observation loop (at most `max_iters` steps, a `finish` tool), then an
+  extraction call that answers from the trajectory.
+- `BestOfN` / `Refine`: N attempts with distinct rollout ids scored by a reward metric of the
+  program; stop at `threshold`. Refine also tells the next attempt why the previous one fell short.
+
+Parse failures: one repair attempt that shows the model its error, then the JSON adapter, then
+`LMOutputError`. What optimizers change is `instructions` and `demos` (see runtime/state.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from lmp.ir.nodes import Field, Signature
+from lmp.ir.types import ANY, STR, DictType, LiteralType
+from lmp.runtime.adapters import ChatAdapter, JSONAdapter, get_adapter
+from lmp.runtime.adapters.base import repair_message
+from lmp.runtime.errors import AdapterParseError, LMOutputError, LmpRuntimeError
+from lmp.runtime.lm.base import LM, Message
+from lmp.runtime.values import Prediction, Record, to_plain
+
+REASONING = Field("reasoning", STR, "think step by step before answering", "out")
+# Options read by predictors themselves; any other option is a model parameter (temperature, ...).
+PREDICTOR_OPTIONS = {"tools", "max_iters", "N", "n", "reward", "threshold", "adapter"}
+
+
+class Host(Protocol):
+    """What a predictor needs from the interpreter that owns it."""
+
+    def lm_for(self, role: str | None) -> LM: ...
+
+    def tool_specs(self, names: list[str]) -> list[ToolSpec]: ...
+
+    def call_metric(self, name: str, example: Record, pred: Prediction) -> float: ...
+
+
+@dataclass
+class ToolSpec:
+    """A callable offered to ReAct: a declared tool, a retriever or a module."""
+
+    name: str
+    description: str
+    params: list[tuple[str, str]]  # (name, type)
+    call: Callable[[dict[str, Any]], Any]
+
+    def render(self) -> str:
+        args = ", ".join(f"{n}: {t}" for n, t in self.params)
+        return f"`{self.name}({args})`" + (f": {self.description}" if self.description else "")
+
+
+def with_reasoning(sig: Signature) -> Signature:
+    if sig.field("reasoning") is not None:
+        return sig
+    return Signature(sig.name, list(sig.inputs), [REASONING, *sig.outputs], sig.instructions, sig.inline)
+
+
+@dataclass
+class PredictorRuntime:
+    """The run-time side of a `let` predictor; `instructions` and `demos` are what state files set."""
+
+    id: str
+    kind: str
+    signature: Signature
+    role: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    instructions: str | None = None  # None: the signature's own
+    demos: list[dict[str, Any]] = field(default_factory=list)
+    host: Host | None = None
+
+    # -------------------------------------------------------------- shape
+
+    @property
+    def lm_params(self) -> dict[str, Any]:
+        return {k: v for k, v in self.options.items() if k not in PREDICTOR_OPTIONS}
+
+    @property
+    def adapter(self) -> ChatAdapter | JSONAdapter:
+        return get_adapter(str(self.options.get("adapter", "chat")))
+
+    def effective_signature(self) -> Signature:
+        """The signature the adapter sees for the main call (CoT adds `reasoning`)."""
+        if self.kind == "ChainOfThought":
+            return with_reasoning(self.signature)
+        if self.kind == "ReAct":
+            return react_step_signature(self.signature, self._tool_names())
+        return self.signature
+
+    def effective_instructions(self) -> str:
+        base = self.instructions if self.instructions is not None else self.signature.effective_instructions()
+        if self.kind == "ReAct":
+            return react_instructions(base, self._tool_lines())
+        return base
+
+    def render(self, inputs: dict[str, Any], adapter: ChatAdapter | JSONAdapter | None = None) -> list[Message]:
+        """The exact messages of the first call for these inputs (used by preview too)."""
+        sig = self.effective_signature()
+        if self.kind == "ReAct":
+            inputs = {**inputs, "trajectory": inputs.get("trajectory", "(nothing yet)")}
+        return (adapter or self.adapter).render(sig, inputs, self.demos, self.effective_instructions())
+
+    # -------------------------------------------------------------- calling
+
+    def __call__(self, inputs: dict[str, Any]) -> Prediction:
+        if self.kind == "ReAct":
+            return self._react(inputs)
+        if self.kind in ("BestOfN", "Refine"):
+            return self._best_of_n(inputs, refine=self.kind == "Refine")
+        sig = self.effective_signature()
+        return Prediction(self.predict(sig, inputs, self.effective_instructions(), self.demos))
+
+    def _host(self) -> Host:
+        if self.host is None:
+            raise LmpRuntimeError(f"predictor `{self.id}` is not attached to a program; load it with lmp.load(...)")
+        return self.host
+
+    def predict(self, sig: Signature, inputs: dict[str, Any], instructions: str | None,
+                demos: list[dict[str, Any]] | None, **extra: Any) -> dict[str, Any]:
+        """One predictor call with the repair -> JSON adapter -> LMOutputError ladder."""
+        lm = self._host().lm_for(self.role)
+        adapter = self.adapter
+        messages = adapter.render(sig, inputs, demos, instructions)
+        params = {**self.lm_params, **adapter.request_params(sig, lm), **extra, "predictor": self.id}
+        text = self._complete(lm, messages, params)
+        try:
+            return adapter.parse(sig, text)
+        except AdapterParseError as exc:
+            first = exc
+        # 1) one repair: the model sees its own answer and what was wrong with it.
+        repair = [*messages, {"role": "assistant", "content": text},
+                  {"role": "user", "content": repair_message(first.message, sig, first.field)}]
+        text2 = self._complete(lm, repair, {**params, "tags": {"attempt": "repair"}})
+        try:
+            return adapter.parse(sig, text2)
+        except AdapterParseError as exc:
+            last = exc
+        # 2) the JSON adapter (provider-enforced JSON schema where available).
+        if not isinstance(adapter, JSONAdapter):
+            jad = JSONAdapter()
+            jmessages = jad.render(sig, inputs, demos, instructions)
+            jparams = {**self.lm_params, **jad.request_params(sig, lm), **extra, "predictor": self.id,
+                       "tags": {"attempt": "json"}}
+            text3 = self._complete(lm, jmessages, jparams)
+            try:
+                return jad.parse(sig, text3)
+            except AdapterParseError as exc:
+                last = exc
+        field_name = last.field or first.field
+        expected = last.expected_type if last.field else first.expected_type
+        raise LMOutputError(field_name, expected, last.raw_output,
+                            f"{last.message} (after a repair attempt and the JSON adapter; first error: {first.message})")
+
+    @staticmethod
+    def _complete(lm: LM, messages: list[Message], params: dict[str, Any]) -> str:
+        return lm.complete(messages, **params).text
+
+    # -------------------------------------------------------------- ReAct
+
+    def _tool_names(self) -> list[str]:
+        tools = self.options.get("tools") or []
+        return [t for t in tools if isinstance(t, str)]
+
+    def _tool_lines(self) -> list[str]:
+        if self.host is None:
+            return [f"`{n}`" for n in self._tool_names()]
+        return [spec.render() for spec in self.host.tool_specs(self._tool_names())]
+
+    def _react(self, inputs: dict[str, Any]) -> Prediction:
+        host = self._host()
+        specs = {s.name: s for s in host.tool_specs(self._tool_names())}
+        max_iters = int(self.options.get("max_iters", 5))
+        step_sig = react_step_signature(self.signature, list(specs))
+        instructions = self.effective_instructions()
+        trajectory: list[dict[str, Any]] = []
+        for i in range(max_iters):
+            step_inputs = {**inputs, "trajectory": format_trajectory(trajectory)}
+            step = self.predict(step_sig, step_inputs, instructions, self.demos if i == 0 else None,
+                                tags={"react_step": i})
+            tool = step["next_tool_name"]
+            args = step.get("next_tool_args") or {}
+            entry = {"thought": step["next_thought"], "tool": tool, "args": to_plain(args)}
+            if tool == "finish":
+                trajectory.append({**entry, "observation": "done"})
+                break
+            try:
+                observation = specs[tool].call(dict(args))
+            except LMOutputError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the model sees tool errors and may recover
+                observation = f"error: {exc}"
+            trajectory.append({**entry, "observation": to_plain(observation)})
+        extract_sig = Signature(self.signature.name,
+                                [*self.signature.inputs, Field("trajectory", STR, None, "in")],
+                                [REASONING, *self.signature.outputs], self.signature.instructions)
+        base = self.instructions if self.instructions is not None else self.signature.effective_instructions()
+        out = self.predict(extract_sig, {**inputs, "trajectory": format_trajectory(trajectory)}, base, None,
+                           tags={"react_step": "extract"})
+        return Prediction({**out, "trajectory": trajectory})
+
+    # -------------------------------------------------------------- BestOfN / Refine
+
+    def _best_of_n(self, inputs: dict[str, Any], refine: bool) -> Prediction:
+        host = self._host()
+        n = int(self.options.get("N", self.options.get("n", 3)))
+        reward = self.options.get("reward")
+        threshold = self.options.get("threshold")
+        threshold = float(threshold) if threshold is not None else 1.0
+        sig = self.signature
+        base = self.effective_instructions()
+        best: Prediction | None = None
+        best_score = float("-inf")
+        feedback: str | None = None
+        last_error: Exception | None = None
+        for i in range(max(1, n)):
+            extra: dict[str, Any] = {}
+            if i > 0:
+                # A distinct rollout id gives a fresh cache entry; sampling needs temperature > 0.
+                extra["rollout_id"] = i
+                extra.setdefault("temperature", self.lm_params.get("temperature", 1.0) or 1.0)
+            instructions = base if not (refine and feedback) else f"{base}\n\n{feedback}"
+            try:
+                pred = Prediction(self.predict(sig, inputs, instructions, self.demos, **extra))
+            except LMOutputError as exc:
+                last_error = exc
+                continue
+            score = host.call_metric(reward, Record(dict(inputs)), pred) if reward else 1.0
+            if score > best_score:
+                best, best_score = pred, score
+            if score >= threshold:
+                break
+            shown = json.dumps(pred.model_dump(), ensure_ascii=False)[:600]
+            feedback = (f"Note: a previous attempt answered {shown}, which scored {score:g} on `{reward}` "
+                        f"(needed {threshold:g}). Give a better answer.")
+        if best is None:
+            assert last_error is not None
+            raise last_error
+        return best
+
+
+# ------------------------------------------------------------------ ReAct helpers
+
+
+def react_step_signature(sig: Signature, tool_names: list[str]) -> Signature:
+    names = tuple(dict.fromkeys([*tool_names, "finish"]))
+    return Signature(
+        sig.name,
+        [*sig.inputs, Field("trajectory", STR, "the steps taken so far", "in")],
+        [Field("next_thought", STR, "reason about the current situation", "out"),
+         Field("next_tool_name", LiteralType(names), "the tool to call next, or finish", "out"),
+         Field("next_tool_args", DictType(STR, ANY), "the tool's arguments as a JSON object", "out")],
+        sig.instructions,
+    )
+
+
+def react_instructions(base: str, tool_lines: list[str]) -> str:
+    outs = ", ".join(f"`{f}`" for f in ("next_thought", "next_tool_name", "next_tool_args"))
+    lines = [base, "",
+             "You work in steps. In each step give " + outs + ": a thought, then one tool to call and its "
+             "arguments. The tool's result is added to the trajectory. Tools:"]
+    lines += [f"{i}. {t}" for i, t in enumerate(tool_lines, 1)]
+    lines.append(f"{len(tool_lines) + 1}. `finish()`: call it when you have what you need to answer; its args are {{}}.")
+    return "\n".join(lines)
+
+
+def format_trajectory(trajectory: list[dict[str, Any]]) -> str:
+    if not trajectory:
+        return "(nothing yet)"
+    parts = []
+    for i, step in enumerate(trajectory):
+        parts.append(f"thought_{i}: {step['thought']}\ntool_{i}: {step['tool']}"
+                     f"\nargs_{i}: {json.dumps(step['args'], ensure_ascii=False)}"
+                     f"\nobservation_{i}: {_obs(step['observation'])}")
+    return "\n\n".join(parts)
+
+
+def _obs(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def majority(values: list[Any], field: str | None = None) -> Any:
+    """The most common answer; for predictions, the one whose `field` (default: the last output
+    field) is most common. Strings vote case- and whitespace-insensitively; ties go to the first."""
+    if not values:
+        raise LmpRuntimeError("majority() needs at least one value")
+
+    def key_of(v: Any) -> Any:
+        if isinstance(v, Record):
+            name = field or (v.keys()[-1] if v.keys() else None)
+            v = v.get(name) if name else None
+        v = to_plain(v)
+        if isinstance(v, str):
+            return " ".join(v.lower().split())
+        return json.dumps(v, sort_keys=True, default=str)
+
+    counts: dict[Any, int] = {}
+    for v in values:
+        k = key_of(v)
+        counts[k] = counts.get(k, 0) + 1
+    winner = max(counts.values())
+    for v in values:
+        if counts[key_of(v)] == winner:
+            return v
+    return values[0]
