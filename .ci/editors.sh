@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Editor tooling tests (editors/vscode, editors/vim): installs what they need, then runs them.
+#
+#   bash .ci/editors.sh            install (idempotent, fast when already done) + run all editor tests
+#   bash .ci/editors.sh --install  install only (used by tests/editors/test_editors.py)
+#
+# Needs: apt-get (neovim, chromium), node 20 + npm (npm ci in editors/vscode), and code-server 4.100.3
+# installed with shared/tools/setup-code-server.sh into a cache folder outside the repo
+# ($LMP_EDITORS_CACHE, default ~/.cache/lmp-editors). Artifacts (screenshot, result) go to .ci/artifacts/.
+# Exits non-zero if any install step or test fails.
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+EXT=$ROOT/editors/vscode
+CACHE=${LMP_EDITORS_CACHE:-$HOME/.cache/lmp-editors}
+export LMP_EDITORS_CACHE=$CACHE
+CODE_SERVER_DIR=${CODE_SERVER_DIR:-$CACHE/code-server}
+export CODE_SERVER_DIR
+mkdir -p "$CACHE" "$ROOT/.ci/artifacts"
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+say() { echo "[editors] $*"; }
+
+# ---------------------------------------------------------------- install
+install() {
+  local t
+  t=$(now)
+  local need=()
+  command -v nvim >/dev/null || need+=(neovim)
+  command -v chromium >/dev/null || need+=(chromium)
+  if ((${#need[@]})); then
+    if ! command -v apt-get >/dev/null; then
+      say "cannot install ${need[*]}: no apt-get"; return 1
+    fi
+    say "apt-get install ${need[*]}"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") \
+      >"$CACHE/apt.log" 2>&1 || { tail -20 "$CACHE/apt.log"; say "apt-get install failed"; return 1; }
+  fi
+  say "apt: ok ($(secs "$t")s)"
+
+  t=$(now)
+  command -v npm >/dev/null || { say "cannot install the VS Code extension's packages: no npm"; return 1; }
+  local lock_sum stamp=$EXT/node_modules/.lmp-lock.sha256
+  lock_sum=$(sha256sum "$EXT/package-lock.json" | cut -d' ' -f1)
+  if [[ ! -f $stamp || $(cat "$stamp") != "$lock_sum" ]]; then
+    say "npm ci in editors/vscode"
+    (cd "$EXT" && npm ci --no-audit --no-fund --loglevel=error) || { say "npm ci failed"; return 1; }
+    echo "$lock_sum" >"$stamp"
+  fi
+  say "npm: ok ($(secs "$t")s)"
+
+  t=$(now)
+  if [[ ! -f $CODE_SERVER_DIR/node_modules/code-server/out/node/entry.js ]]; then
+    local setup=""
+    for s in "${LMP_SHARED_DIR:-}" "$ROOT/../shared" /work/shared; do
+      [[ -n $s && -f $s/tools/setup-code-server.sh ]] && { setup=$s/tools/setup-code-server.sh; break; }
+    done
+    [[ -n $setup ]] || { say "shared/tools/setup-code-server.sh not found (set LMP_SHARED_DIR)"; return 1; }
+    say "installing code-server into $CODE_SERVER_DIR"
+    bash "$setup" "$CODE_SERVER_DIR" >"$CACHE/code-server-setup.log" 2>&1 \
+      || { tail -30 "$CACHE/code-server-setup.log"; say "code-server setup failed"; return 1; }
+  fi
+  say "code-server: ok ($(secs "$t")s)"
+}
+
+if ! install; then
+  say "install failed"
+  exit 2
+fi
+[[ ${1:-} == --install ]] && exit 0
+
+# ---------------------------------------------------------------- tests
+passed=0 failed=0 failures=()
+run() {
+  local name=$1; shift
+  local t; t=$(now)
+  if (cd "$ROOT" && "$@") >"$ROOT/.ci/artifacts/editors-$name.log" 2>&1; then
+    passed=$((passed + 1)); say "PASS $name ($(secs "$t")s)"
+  else
+    failed=$((failed + 1)); failures+=("$name"); say "FAIL $name ($(secs "$t")s)"
+    sed 's/^/    /' "$ROOT/.ci/artifacts/editors-$name.log" | tail -40
+  fi
+}
+
+run grammar-fresh python3 editors/vscode/syntaxes/build_grammar.py --check
+run typecheck bash -c 'cd editors/vscode && npx tsc --noEmit -p .'
+run grammar-tests bash -c 'cd editors/vscode && npx vscode-tmgrammar-test "test/grammar/*.lmp"'
+run nvim-syntax nvim --headless -u NONE -i NONE --cmd 'set rtp^=editors/vim' -c 'luafile tests/editors/nvim_syntax_test.lua'
+run vsix bash -c 'cd editors/vscode && npm run -s package </dev/null'
+run vscode node editors/vscode/test/run-vscode-test.mjs
+grep -E '^\s+(PASS|FAIL|SKIPPED) ' "$ROOT/.ci/artifacts/editors-vscode.log" || true
+
+echo "editors: $passed passed, $failed failed"
+((failed == 0)) || { say "failed: ${failures[*]}"; exit 1; }

@@ -1,0 +1,2 @@
+" lmp: typed LM programs
+autocmd BufRead,BufNewFile *.lmp setfiletype lmp
