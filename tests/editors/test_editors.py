@@ -1,0 +1,139 @@
+"""Editor tooling tests, each run as a subprocess: the TextMate grammar (vscode-tmgrammar-test), the extension's
+type check and .vsix package, the Vim syntax in headless Neovim, and the extension in a real VS Code
+(code-server + headless chromium, see editors/vscode/test/run-vscode-test.mjs).
+
+The tools are installed by `.ci/editors.sh --install` (idempotent). A test is skipped only when its tool cannot
+be installed on this machine at all (no apt-get / no npm); an install that fails where it could work fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXT = ROOT / "editors" / "vscode"
+ARTIFACTS = ROOT / ".ci" / "artifacts" / "vscode"
+
+
+def _run(cmd: list[str], *, cwd: Path = ROOT, timeout: float = 300, env: dict | None = None):
+    return subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
+
+
+def _explain(r: subprocess.CompletedProcess) -> str:
+    return f"exit {r.returncode}\n--- stdout ---\n{r.stdout[-6000:]}\n--- stderr ---\n{r.stderr[-4000:]}"
+
+
+@pytest.fixture(scope="session")
+def installed() -> subprocess.CompletedProcess | None:
+    if shutil.which("bash") is None:
+        return None
+    return _run(["bash", str(ROOT / ".ci" / "editors.sh"), "--install"], timeout=1200)
+
+
+def _need_apt_tool(tool: str, installed) -> None:
+    if shutil.which(tool):
+        return
+    if shutil.which("apt-get") is None:
+        pytest.skip(f"{tool} is not installed and this machine has no apt-get to install it")
+    pytest.fail(f"{tool} is still missing after .ci/editors.sh --install:\n{_explain(installed)}")
+
+
+def _need_node_modules(installed) -> None:
+    if (EXT / "node_modules" / ".bin" / "vscode-tmgrammar-test").exists():
+        return
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        pytest.skip("node/npm are not installed: cannot install editors/vscode's packages")
+    pytest.fail(f"npm ci in editors/vscode did not complete:\n{_explain(installed)}")
+
+
+def test_grammar_json_matches_its_source():
+    r = _run([sys.executable, str(EXT / "syntaxes" / "build_grammar.py"), "--check"])
+    assert r.returncode == 0, _explain(r)
+
+
+def test_textmate_grammar(installed):
+    _need_node_modules(installed)
+    r = _run([str(EXT / "node_modules" / ".bin" / "vscode-tmgrammar-test"), "test/grammar/*.lmp"], cwd=EXT)
+    assert r.returncode == 0, _explain(r)
+    assert "run successfuly" in r.stdout, _explain(r)  # (sic) the tool's own spelling
+
+
+def test_extension_typechecks_and_packages(installed):
+    _need_node_modules(installed)
+    r = _run([str(EXT / "node_modules" / ".bin" / "tsc"), "--noEmit", "-p", "."], cwd=EXT)
+    assert r.returncode == 0, _explain(r)
+    r = _run(["npm", "run", "-s", "package"], cwd=EXT)
+    assert r.returncode == 0, _explain(r)
+    vsix = EXT / "out" / "lmp.vsix"
+    assert vsix.exists() and vsix.stat().st_size > 10_000
+
+
+def test_neovim_syntax(installed):
+    _need_apt_tool("nvim", installed)
+    r = _run(
+        [
+            "nvim", "--headless", "-u", "NONE", "-i", "NONE",
+            "--cmd", f"set rtp^={ROOT / 'editors' / 'vim'}",
+            "-c", f"luafile {ROOT / 'tests' / 'editors' / 'nvim_syntax_test.lua'}",
+        ],
+        env={"LMP_NVIM_FIXTURE": str(ROOT / "tests" / "editors" / "fixtures" / "sample.lmp")},
+        timeout=60,
+    )
+    assert r.returncode == 0, _explain(r)
+    assert "0 failed" in r.stdout, _explain(r)
+
+
+def _lmp_command() -> str | None:
+    found = shutil.which("lmp")
+    if found:
+        return found
+    beside = Path(sys.executable).parent / "lmp"
+    return str(beside) if beside.exists() else None
+
+
+@pytest.fixture(scope="session")
+def vscode_run(installed):
+    _need_apt_tool("chromium", installed)
+    _need_node_modules(installed)
+    if installed is not None and installed.returncode != 0:
+        pytest.fail(f".ci/editors.sh --install failed:\n{_explain(installed)}")
+    env = {"ARTIFACTS_DIR": str(ARTIFACTS)}
+    lmp = _lmp_command()
+    if lmp:
+        env["LMP_COMMAND"] = lmp
+    result_file = ARTIFACTS / "result.json"
+    result_file.unlink(missing_ok=True)
+    r = _run(["node", str(EXT / "test" / "run-vscode-test.mjs")], env=env, timeout=180)
+    result = json.loads(result_file.read_text()) if result_file.exists() else None
+    return r, result
+
+
+def test_vscode_extension_in_code_server(vscode_run):
+    r, result = vscode_run
+    assert r.returncode == 0, _explain(r)
+    assert result is not None and result["status"] == "PASS", _explain(r)
+    failed = [c for c in result["checks"] if c["status"] == "FAIL"]
+    assert not failed, json.dumps(failed, indent=2)
+    assert (ARTIFACTS / "preview-panel.png").exists()
+
+
+def test_vscode_language_server_features(vscode_run):
+    """Diagnostics, hover, code lens, prompt preview and output schema through `lmp lsp` in VS Code."""
+    r, result = vscode_run
+    assert result is not None, _explain(r)
+    skipped = [c for c in result["checks"] if c["status"] == "SKIPPED"]
+    failed = [c for c in result["checks"] if c["status"] == "FAIL"]
+    assert not failed, json.dumps(failed, indent=2)
+    if skipped:
+        pytest.skip(f"{len(skipped)} server checks skipped: {skipped[0]['detail']}")
+    names = {c["name"] for c in result["checks"] if c["status"] == "PASS"}
+    assert any("diagnostics" in n for n in names) and any("preview" in n for n in names), names
