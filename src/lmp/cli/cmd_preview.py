@@ -1,0 +1,54 @@
+"""`lmp preview prog.lmp Target`: the exact messages a predictor would send, without calling a model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from lmp.cli.main import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("preview", help="print the exact messages a predictor would send (no model call)",
+                       description="Render a predictor's prompt: system message, demos and the user message.")
+    p.add_argument("program", help="the .lmp file")
+    p.add_argument("target", help="predictor (Module.name or name) or signature")
+    p.add_argument("-i", dest="fields", action="append", default=[], metavar="FIELD=VALUE", help="an input value")
+    p.add_argument("--example", metavar="NAME", help="take inputs from this `example` block")
+    p.add_argument("--state", metavar="STATE.json", help="apply optimized instructions/demos")
+    p.add_argument("--json", action="store_true", help="print the preview as JSON")
+    p.add_argument("--schema", action="store_true", help="print the JSON Schema of the outputs instead")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lmp.ir.project import load_program
+    from lmp.runtime.inputs import parse_assignments
+    from lmp.runtime.preview import find_predictor, output_schema, render_preview
+
+    if not os.path.exists(args.program):
+        raise UsageError(f"no such file: {args.program}")
+    loaded = load_program(args.program)
+    if loaded.errors:
+        print(f"warning: {args.program} has {len(loaded.errors)} error(s) (see `lmp check`); previewing anyway",
+              file=sys.stderr)
+    program = loaded.program
+    if args.schema:
+        print(json.dumps(output_schema(program, args.target), indent=2, ensure_ascii=False))
+        return 0
+    _, sig = find_predictor(program, args.target)
+    types = {f.name: f.type for f in sig.inputs}
+    inputs = parse_assignments(args.fields, None, types)
+    preview = render_preview(program, args.target, example=args.example, inputs=inputs, state=args.state)
+    if args.json:
+        print(json.dumps(preview.to_json(), indent=2, ensure_ascii=False))
+        return 0
+    print(f"predictor: {preview.predictor_id}  (signature {preview.signature}, adapter {preview.adapter}, "
+          f"model {preview.model or '?'})")
+    print(f"example: {preview.example or '-'}   state: {preview.state or '-'}")
+    for m in preview.messages:
+        print(f"\n──── {m['role']} ────")
+        print(m["content"])
+    return 0

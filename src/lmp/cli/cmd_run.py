@@ -1,0 +1,143 @@
+"""`lmp run prog.lmp [Module] -i field=value ... | --input rows.jsonl --output out.jsonl`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from lmp.cli.main import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a module on inputs (or a JSONL batch) and print its typed outputs",
+                       description="Run a module of a .lmp program. Single run: -i field=value ...; batch: "
+                       "--input rows.jsonl (resumable: rerun after Ctrl-C skips finished rows).")
+    p.add_argument("program", help="the .lmp file")
+    p.add_argument("module", nargs="?", help="module to run (default: the only module)")
+    p.add_argument("-i", dest="fields", action="append", default=[], metavar="FIELD=VALUE",
+                   help="an input value (JSON for lists/records/numbers); repeat for each input")
+    p.add_argument("--json", action="store_true", help="print the outputs as JSON")
+    p.add_argument("--input", metavar="ROWS.jsonl", help="batch: one JSON object of inputs per line")
+    p.add_argument("--output", metavar="OUT.jsonl", help="batch results (default: ROWS.out.jsonl)")
+    p.add_argument("--concurrency", type=int, default=4, metavar="N", help="batch: rows in flight (default 4)")
+    p.add_argument("--state", metavar="STATE.json", help="optimized instructions/demos (default: <prog>.state.json if present)")
+    p.add_argument("--model", action="append", default=[], metavar="ROLE=ID",
+                   help="model for a role, e.g. --model default=openai/gpt-4o-mini (ID alone: the default role)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+    p.add_argument("--trace", action="store_true", help="print every model call (messages, response, tokens) to stderr")
+    p.set_defaults(func=run)
+
+
+def model_overrides(values: list[str]) -> tuple[str | None, dict[str, str]]:
+    default: str | None = None
+    roles: dict[str, str] = {}
+    for v in values:
+        role, sep, model = v.partition("=")
+        if not sep:
+            default = v
+        elif not role or not model:
+            raise UsageError(f"--model expects ROLE=ID, got {v!r}")
+        else:
+            roles[role] = model
+    return default, roles
+
+
+def choose_module(program: Any, name: str | None) -> str:
+    modules = [n for n, m in program.modules.items() if not m.is_metric and m.path == program.path]
+    if name:
+        return name
+    if len(modules) == 1:
+        return modules[0]
+    if not modules:
+        raise UsageError(f"{program.path} declares no module to run")
+    raise UsageError(f"{os.path.basename(program.path)} has several modules; name one: {', '.join(modules)}")
+
+
+def configure_cli(args: argparse.Namespace) -> Any:
+    from lmp.runtime import settings
+    from lmp.runtime.lm.history import History
+
+    default, roles = model_overrides(args.model)
+    hist = History(History.default_file())
+    settings.configure(model=default, models=roles, cache=not args.no_cache, history=hist)
+    return hist
+
+
+def run(args: argparse.Namespace) -> int:
+    from lmp.api import load
+    from lmp.runtime.inputs import parse_assignments
+
+    if not os.path.exists(args.program):
+        raise UsageError(f"no such file: {args.program}")
+    hist = configure_cli(args)
+    handle = load(args.program, state=args.state)
+    module = choose_module(handle.program, args.module)
+    mod = handle.interpreter.module(module)
+    before = len(hist)
+    try:
+        if args.input:
+            if args.fields:
+                raise UsageError("use either -i FIELD=VALUE or --input ROWS.jsonl, not both")
+            return _batch(handle, module, args)
+        inputs = parse_assignments(args.fields, mod)
+        result = handle.interpreter.run(module, inputs)
+    finally:
+        if args.trace:
+            print_trace(hist.records()[before:])
+    print_result(result.model_dump(), args.json)
+    return 0
+
+
+def print_result(data: dict[str, Any], as_json: bool) -> None:
+    import json
+
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    for key, value in data.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        if "\n" in text:
+            print(f"{key}:")
+            for line in text.splitlines():
+                print(f"  {line}")
+        else:
+            print(f"{key}: {text}")
+
+
+def print_trace(records: list[Any]) -> None:
+    for n, r in enumerate(records, 1):
+        status = "cached" if r.cached else f"{r.latency_s:.2f}s"
+        head = (f"── call {n}: {r.model} · {r.predictor or '-'} · {r.prompt_tokens}+{r.completion_tokens} tokens · "
+                f"${r.cost:.4f} · {status}")
+        print(head, file=sys.stderr)
+        for m in r.messages:
+            print(f"  [{m['role']}]", file=sys.stderr)
+            for line in m["content"].splitlines():
+                print(f"    {line}", file=sys.stderr)
+        print("  [response]" if r.error is None else "  [error]", file=sys.stderr)
+        for line in (r.response if r.error is None else r.error or "").splitlines():
+            print(f"    {line}", file=sys.stderr)
+
+
+def _batch(handle: Any, module: str, args: argparse.Namespace) -> int:
+    from lmp.runtime.batch import read_rows, run_batch
+
+    rows = read_rows(args.input)
+    base = args.input[:-6] if args.input.endswith(".jsonl") else args.input
+    output = args.output or base + ".out.jsonl"
+    keys = {p.name for p in handle.program.modules[module].params}
+    summary = run_batch(lambda inputs: handle.interpreter.run(module, inputs), rows, output,
+                        concurrency=args.concurrency, input_keys=keys)
+    msg = (f"{summary.done} row(s) done, {summary.skipped} already done, {summary.failed} failed "
+           f"in {summary.elapsed_s:.1f}s -> {output}")
+    if summary.interrupted:
+        print(f"interrupted: {msg}. Rerun the same command to resume.", file=sys.stderr)
+        return 130
+    print(msg, file=sys.stderr)
+    for i, err in summary.errors[:5]:
+        print(f"  row {i}: {err}", file=sys.stderr)
+    if summary.failed:
+        print("Rerun the same command to retry the failed rows (finished rows are kept).", file=sys.stderr)
+    return 1 if summary.failed else 0

@@ -1,0 +1,129 @@
+"""Prompt previews: the exact messages a predictor would send, without calling a model.
+
+The same renderer as the runtime (`PredictorRuntime.render` -> the adapter), so a preview cannot
+drift from what `lmp run` sends. Used by `lmp preview` and the language server.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmp.ir import nodes as ir
+from lmp.ir.lower import constant
+from lmp.runtime.errors import LmpRuntimeError
+from lmp.runtime.lm.base import Message
+from lmp.runtime.predictors import PredictorRuntime
+from lmp.runtime.state import default_state_path
+
+
+@dataclass
+class Preview:
+    predictor_id: str
+    signature: str
+    adapter: str
+    messages: list[Message]
+    example: str | None = None
+    state: str | None = None
+    model: str | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"predictor": self.predictor_id, "signature": self.signature, "adapter": self.adapter,
+                "messages": [dict(m) for m in self.messages], "example": self.example, "state": self.state,
+                "model": self.model}
+
+
+def find_predictor(program: ir.Program, target: str) -> tuple[ir.Predictor | None, ir.Signature]:
+    """A predictor id (`Module.name`), a bare predictor name, or a signature name."""
+    preds = program.predictors()
+    if target in preds and preds[target].signature is not None:
+        return preds[target], preds[target].signature  # type: ignore[return-value]
+    by_name = [p for p in preds.values() if p.name == target and p.signature is not None]
+    if len(by_name) == 1:
+        return by_name[0], by_name[0].signature  # type: ignore[return-value]
+    if len(by_name) > 1:
+        raise LmpRuntimeError(f"`{target}` names several predictors ({', '.join(p.id for p in by_name)}); "
+                              "give one as Module.name")
+    if target in program.signatures:
+        return None, program.signatures[target]
+    known = sorted([*preds, *program.signatures])
+    raise LmpRuntimeError(f"`{target}` is not a predictor or signature of {os.path.basename(program.path)}; "
+                          f"choose one of: {', '.join(known) or '(none)'}")
+
+
+def find_example(program: ir.Program, pred: ir.Predictor | None, sig: ir.Signature,
+                 name: str | None) -> ir.Example | None:
+    if name is not None:
+        for ex in program.examples:
+            if ex.name == name:
+                return ex
+        names = sorted({ex.name for ex in program.examples})
+        raise LmpRuntimeError(f"no example named `{name}`; examples: {', '.join(names) or '(none)'}")
+    targets = [sig.name]
+    if pred is not None:
+        targets = [pred.id, pred.name, *( [pred.signature_ref] if pred.signature_ref else []), sig.name, pred.owner]
+    for t in targets:
+        for ex in program.examples:
+            if ex.target == t:
+                return ex
+    return None
+
+
+def _runtime_predictor(program: ir.Program, pred: ir.Predictor | None, sig: ir.Signature,
+                       state: Any) -> tuple[PredictorRuntime, str | None]:
+    from lmp.runtime.interpreter import Interpreter
+
+    state_path: str | None = None
+    if state is None and program.path:
+        state = default_state_path(program.path)
+    if isinstance(state, str | os.PathLike):
+        state_path = os.fspath(state)
+    interp = Interpreter(program, state)
+    if state is not None and state_path is None:
+        state_path = "(in memory)"
+    if pred is not None and pred.id in interp.predictors:
+        return interp.predictors[pred.id], state_path
+    runtime = PredictorRuntime(sig.name, "Predict", sig, None, {}, host=interp)
+    if interp.state is not None and sig.name in interp.state.predictors:
+        ps = interp.state.predictors[sig.name]
+        runtime.instructions, runtime.demos = ps.instructions, list(ps.demos)
+    return runtime, state_path
+
+
+def render_preview(program: ir.Program, target: str, example: str | None = None,
+                   inputs: dict[str, Any] | None = None, state: Any = None) -> Preview:
+    pred, sig = find_predictor(program, target)
+    ex = find_example(program, pred, sig, example)
+    values: dict[str, Any] = {}
+    if ex is not None:
+        for kv in ex.values:
+            if sig.field(kv.name) is not None and sig.field(kv.name).role == "in":  # type: ignore[union-attr]
+                try:
+                    values[kv.name] = constant(kv.value)
+                except ValueError:
+                    continue
+    values.update(inputs or {})
+    runtime, state_path = _runtime_predictor(program, pred, sig, state)
+    messages = runtime.render(values)
+    model = _model_name(program, pred)
+    return Preview(runtime.id, sig.name, runtime.adapter.name, messages, ex.name if ex is not None else None,
+                   state_path, model, values)
+
+
+def _model_name(program: ir.Program, pred: ir.Predictor | None) -> str | None:
+    try:
+        from lmp.runtime.settings import model_for
+
+        return model_for(program, pred.model_role if pred is not None else None)[0]
+    except Exception:  # noqa: BLE001 - a preview never fails because of model configuration
+        return None
+
+
+def output_schema(program: ir.Program, target: str) -> dict[str, Any]:
+    """JSON Schema of the outputs (as declared; ChainOfThought's reasoning is not an output)."""
+    _, sig = find_predictor(program, target)
+    schema = sig.output_record().json_schema()
+    schema["title"] = sig.name
+    return schema
