@@ -128,3 +128,32 @@ def _verify(decls: list[Tree], comments: list[Comment], out: str, path: str) -> 
     if [c.text for c in comments] != [c.text for c in find_comments(out)]:
         raise FormatError("internal error: formatting would lose or reorder a comment; the file was left "
                           "unchanged, please report it", path)
+
+
+_SKIP = frozenset({"path", "text", "comments", "expr_types", "imported", "resolved"})
+
+
+def ir_dump(value: object) -> object:
+    """A span-free structural dump of an IR value (a Program, declaration, statement, ...):
+    what formatting must leave unchanged. Used by the tests; the formatter's own safety check
+    compares syntax trees (`cst_dump`), which also covers declarations the IR rejects."""
+    import dataclasses
+
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [ir_dump(v) for v in value]
+    if isinstance(value, dict):
+        return {k: ir_dump(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        from lmp.ir.types import Type
+
+        if isinstance(value, Type):
+            return repr(value)
+        out: dict[str, object] = {"_": type(value).__name__}
+        for f in dataclasses.fields(value):
+            if f.name in _SKIP or f.name.endswith("span") or f.name == "member_spans":
+                continue
+            out[f.name] = ir_dump(getattr(value, f.name))
+        return out
+    return repr(value)

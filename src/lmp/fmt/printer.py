@@ -123,7 +123,12 @@ class Printer:
     def __init__(self, text: str, comments: list) -> None:  # objects with start_pos and str()
         self.text = text
         cs = sorted(comments, key=lambda c: c.start_pos or 0)
-        self._line_offset(0)
+        starts = [0]
+        i = text.find("\n")
+        while i >= 0:
+            starts.append(i + 1)
+            i = text.find("\n", i + 1)
+        self._line_starts = starts
         self.comments = [_C(c.start_pos or 0, self._line_of(c.start_pos or 0), str(c).rstrip()) for c in cs]
         self.starts = [c.start for c in self.comments]
         self.ci = 0
@@ -179,22 +184,23 @@ class Printer:
         prev: Tree | None = None
         prev_single = False
         for d in decls:
-            together = False
-            if prev is not None and prev_single and prev.data == d.data:
-                together = not self._blank_between(self._end_line(prev), self._line(d))
-            for c in self.take_before(_start(d)):
-                if out and (prev is not None and not together and prev_line == self._end_line(prev)
-                            or c.line - prev_line >= 2):
+            leading = self.take_before(_start(d))
+            lines = self.decl(d)
+            lines[-1] += self.take_trailing(self._end_line(d), len(self.text) + 1)
+            single = len(lines) == 1
+            # Consecutive one-line declarations of one keyword written together stay together.
+            together = (prev is not None and prev_single and single and prev.data == d.data
+                        and not self._blank_between(self._end_line(prev), self._line(d)))
+            after_decl = prev is not None and not together
+            for c in leading:
+                if out and (after_decl and prev_line == self._end_line(prev) or c.line - prev_line >= 2):
                     out.append("")
                 out.append(c.text)
                 prev_line = c.line
-            if out and (prev is not None and not together and prev_line == self._end_line(prev)
-                        or self._line(d) - prev_line >= 2):
+            if out and (after_decl and prev_line == self._end_line(prev) or self._line(d) - prev_line >= 2):
                 out.append("")
-            lines = self.decl(d)
-            lines[-1] += self.take_trailing(self._end_line(d), len(self.text) + 1)
             out += lines
-            prev, prev_line, prev_single = d, self._end_line(d), len(lines) == 1
+            prev, prev_line, prev_single = d, self._end_line(d), single
         for c in self.take_before(len(self.text) + 1):
             if out and (prev is not None and prev_line == self._end_line(prev) or c.line - prev_line >= 2):
                 out.append("")
@@ -209,13 +215,6 @@ class Printer:
         return any(not ln.strip() for ln in lines)
 
     def _line_offset(self, line: int) -> int:
-        if not hasattr(self, "_line_starts"):
-            starts = [0]
-            i = self.text.find("\n")
-            while i >= 0:
-                starts.append(i + 1)
-                i = self.text.find("\n", i + 1)
-            self._line_starts = starts
         return self._line_starts[min(line, len(self._line_starts) - 1)]
 
     def items(self, nodes: list, render, ind: str, open_line: int, close: int) -> list[str]:  # noqa: ANN001
@@ -256,7 +255,6 @@ class Printer:
 
     def _line_of(self, offset: int) -> int:
         """0-based line of an offset (computed from the text: token line numbers are not used)."""
-        self._line_offset(0)
         return bisect.bisect_right(self._line_starts, offset) - 1
 
     def _line(self, node: Tree | Token) -> int:
