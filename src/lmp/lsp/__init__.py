@@ -1,0 +1,1 @@
+"""The lmp language server (pygls 2): a thin layer over the library's IR."""
