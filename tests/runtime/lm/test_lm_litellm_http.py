@@ -159,3 +159,10 @@ async def test_acomplete_runs_concurrently():
         elapsed = time.perf_counter() - start
     assert all(r.text == "echo: hello there" for r in results)
     assert elapsed < 0.2 * 4 * 0.75  # overlapped, not serialized
+
+
+def test_real_openai_key_is_never_sent_to_a_local_server(fake_server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-realuserkey000000000000")
+    make(fake_server).complete(MSGS)
+    auth = fake_server.completion_requests()[0].headers.get("authorization", "")
+    assert "sk-realuserkey" not in auth

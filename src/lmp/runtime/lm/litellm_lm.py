@@ -393,10 +393,11 @@ class LiteLLM(LM):
             kwargs["api_base"] = self.api_base
         if self._api_key:
             kwargs["api_key"] = self._api_key
-        elif self.api_base and provider_of(model) in ("openai", "text-completion-openai"):
-            # OpenAI-compatible local servers need no key, but the OpenAI client refuses to start
-            # without one; a placeholder keeps it happy without touching the user's real key.
-            kwargs["api_key"] = os.environ.get("OPENAI_API_KEY") or "sk-no-key-needed"
+        elif self.api_base and _is_loopback(self.api_base):
+            # Local OpenAI-compatible servers need no key, but the OpenAI client refuses to start
+            # without one. A placeholder, never the user's OPENAI_API_KEY: a real key must not be
+            # sent to whatever happens to listen on a local port.
+            kwargs["api_key"] = "sk-no-key-needed"
         try:
             if self.model_type == "text":
                 kwargs["stop"] = merge_stop(kwargs.get("stop"))
