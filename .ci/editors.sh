@@ -4,7 +4,7 @@
 #   bash .ci/editors.sh            install (idempotent, fast when already done) + run all editor tests
 #   bash .ci/editors.sh --install  install only (used by tests/editors/test_editors.py)
 #
-# Needs: apt-get (neovim, chromium), node 20 + npm (npm ci in editors/vscode), and code-server 4.100.3
+# Needs: apt-get (neovim, chromium, ripgrep), node 20 + npm (npm ci in editors/vscode), and code-server 4.100.3
 # installed with shared/tools/setup-code-server.sh into a cache folder outside the repo
 # ($LMP_EDITORS_CACHE, default ~/.cache/lmp-editors). Artifacts (screenshot, result) go to .ci/artifacts/.
 # Exits non-zero if any install step or test fails.
@@ -28,6 +28,7 @@ install() {
   local need=()
   command -v nvim >/dev/null || need+=(neovim)
   command -v chromium >/dev/null || need+=(chromium)
+  command -v rg >/dev/null || need+=(ripgrep)   # VS Code's search and npm extension spawn it
   if ((${#need[@]})); then
     if ! command -v apt-get >/dev/null; then
       say "cannot install ${need[*]}: no apt-get"; return 1
@@ -60,6 +61,10 @@ install() {
     bash "$setup" "$CODE_SERVER_DIR" >"$CACHE/code-server-setup.log" 2>&1 \
       || { tail -30 "$CACHE/code-server-setup.log"; say "code-server setup failed"; return 1; }
   fi
+  local rgdir=$CODE_SERVER_DIR/node_modules/code-server/lib/vscode/node_modules/@vscode/ripgrep/bin
+  if [[ ! -e $rgdir/rg ]] && command -v rg >/dev/null; then
+    mkdir -p "$rgdir" && ln -sfn "$(command -v rg)" "$rgdir/rg"
+  fi
   say "code-server: ok ($(secs "$t")s)"
 }
 
@@ -87,8 +92,16 @@ run typecheck bash -c 'cd editors/vscode && npx tsc --noEmit -p .'
 run grammar-tests bash -c 'cd editors/vscode && npx vscode-tmgrammar-test "test/grammar/*.lmp"'
 run nvim-syntax nvim --headless -u NONE -i NONE --cmd 'set rtp^=editors/vim' -c 'luafile tests/editors/nvim_syntax_test.lua'
 run vsix bash -c 'cd editors/vscode && npm run -s package </dev/null'
+# The real server: `lmp` from PATH (or $LMP_COMMAND); its checks are reported SKIPPED while `lmp lsp` does not exist.
 run vscode node editors/vscode/test/run-vscode-test.mjs
 grep -E '^\s+(PASS|FAIL|SKIPPED) ' "$ROOT/.ci/artifacts/editors-vscode.log" || true
+# The client against a stub speaking the documented contract (needs pygls in $PYTHON).
+PY=${PYTHON:-$(command -v python3 || command -v python)}
+if "$PY" -c 'import pygls, lsprotocol' 2>/dev/null; then
+  run vscode-stub env LMP_STUB_PYTHON="$PY" node editors/vscode/test/run-vscode-test.mjs --stub
+else
+  say "SKIPPED vscode-stub: pygls is not importable by $PY (pip install -e .)"
+fi
 
 echo "editors: $passed passed, $failed failed"
 ((failed == 0)) || { say "failed: ${failures[*]}"; exit 1; }

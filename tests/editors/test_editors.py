@@ -126,6 +126,28 @@ def test_vscode_extension_in_code_server(vscode_run):
     assert (ARTIFACTS / "preview-panel.png").exists()
 
 
+def test_vscode_client_against_stub_server(installed, tmp_path):
+    """The client's server features (diagnostics, hover, code lens, preview panel + refresh, output schema) against
+    a stub that speaks only the documented contract (editors/vscode/test/stub-server/lmp_stub.py)."""
+    _need_apt_tool("chromium", installed)
+    _need_node_modules(installed)
+    probe = _run([sys.executable, "-c", "import pygls, lsprotocol"])
+    if probe.returncode != 0:
+        pytest.skip(f"pygls is not importable by {sys.executable} (pip install -e .): the stub server needs it")
+    artifacts = ROOT / ".ci" / "artifacts" / "vscode-stub"
+    (artifacts / "result.json").unlink(missing_ok=True)
+    r = _run(
+        ["node", str(EXT / "test" / "run-vscode-test.mjs"), "--stub"],
+        env={"LMP_STUB_PYTHON": sys.executable, "ARTIFACTS_DIR": str(artifacts)},
+        timeout=180,
+    )
+    assert r.returncode == 0, _explain(r)
+    result = json.loads((artifacts / "result.json").read_text())
+    statuses = {c["name"]: c["status"] for c in result["checks"]}
+    assert set(statuses.values()) == {"PASS"}, json.dumps(result["checks"], indent=2)
+    assert len(statuses) >= 9, statuses
+
+
 def test_vscode_language_server_features(vscode_run):
     """Diagnostics, hover, code lens, prompt preview and output schema through `lmp lsp` in VS Code."""
     r, result = vscode_run

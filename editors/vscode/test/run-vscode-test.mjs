@@ -10,6 +10,8 @@
 //   CHROMIUM         browser binary (default: chromium)
 //   ARTIFACTS_DIR    where the screenshot and result go (default: <repo>/.ci/artifacts/vscode)
 //   LMP_VSCODE_TEST_TIMEOUT  overall timeout in seconds (default 110)
+//   --stub           use test/stub-server/lmp_stub.py (run by $LMP_STUB_PYTHON, default python3, which needs pygls)
+//                    instead of the real `lmp lsp`: checks the client against the documented contract alone
 // Exit code: 0 only if the suite wrote a result file with status PASS.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -29,7 +31,8 @@ const cacheDir = process.env.LMP_EDITORS_CACHE ?? path.join(os.homedir(), '.cach
 const codeServerDir = process.env.CODE_SERVER_DIR ?? path.join(cacheDir, 'code-server');
 const entry = path.join(codeServerDir, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
 const chromium = process.env.CHROMIUM ?? 'chromium';
-const artifacts = process.env.ARTIFACTS_DIR ?? path.join(repo, '.ci', 'artifacts', 'vscode');
+const stub = process.argv.includes('--stub');
+const artifacts = process.env.ARTIFACTS_DIR ?? path.join(repo, '.ci', 'artifacts', stub ? 'vscode-stub' : 'vscode');
 
 function which(cmd) {
   const r = spawnSync('sh', ['-c', `command -v "${cmd}"`], { encoding: 'utf8' });
@@ -58,7 +61,14 @@ if (!chromiumPath) {
 }
 
 // 2. Is `lmp lsp` there?
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lmp-vscode-test-'));
 let lmp = process.env.LMP_COMMAND || which('lmp');
+if (stub) {
+  const py = process.env.LMP_STUB_PYTHON || which('python3') || 'python3';
+  lmp = path.join(tmp, 'bin', 'lmp');
+  fs.mkdirSync(path.dirname(lmp));
+  fs.writeFileSync(lmp, `#!/bin/sh\nexec '${py}' '${path.join(extDir, 'test', 'stub-server', 'lmp_stub.py')}' "$@"\n`, { mode: 0o755 });
+}
 let expectServer = false;
 let reason;
 if (!lmp) {
@@ -72,10 +82,12 @@ if (!lmp) {
     reason = `\`${lmp} lsp --help\` exited ${r.status}: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-1)[0]}`;
   }
 }
-log(expectServer ? `server: ${lmp} lsp` : `server checks will be SKIPPED: ${reason}`);
+if (stub && !expectServer) {
+  fail(`the stub server does not start: ${reason}`);
+}
+log(expectServer ? `server: ${lmp} lsp${stub ? ' (stub)' : ''}` : `server checks will be SKIPPED: ${reason}`);
 
 // 3. A fresh workspace + VS Code profile.
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lmp-vscode-test-'));
 const ws = path.join(tmp, 'ws');
 fs.mkdirSync(path.join(ws, '.vscode'), { recursive: true });
 fs.mkdirSync(path.join(ws, '.lmp-test'));
@@ -96,12 +108,13 @@ const settings = {
   'extensions.autoUpdate': false,
   'security.workspace.trust.enabled': false,
   'git.enabled': false,
+  'npm.autoDetect': 'off',
   'editor.codeLens': true,
 };
 fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify(settings, null, 2));
 fs.writeFileSync(
   path.join(ws, '.lmp-test', 'config.json'),
-  JSON.stringify({ expectServer, reason: reason ?? null, screenshotTimeoutMs: 20000 }),
+  JSON.stringify({ expectServer, reason: reason ?? null, server: stub ? 'stub' : 'lmp', screenshotTimeoutMs: 20000 }),
 );
 const userData = path.join(tmp, 'user-data');
 fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
@@ -129,6 +142,7 @@ const cs = spawn(
     '--disable-update-check',
     '--disable-workspace-trust',
     '--disable-getting-started-override',
+    '--config', path.join(tmp, 'code-server.yaml'),
     '--user-data-dir', userData,
     '--extensions-dir', path.join(tmp, 'extensions'),
     ws,
@@ -180,6 +194,9 @@ function dumpLogs() {
 async function waitHttp(url, ms) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
+    if (cs.exitCode !== null) {
+      throw new Error(`code-server exited with ${cs.exitCode}`);
+    }
     try {
       const r = await fetch(url);
       if (r.ok) {
@@ -253,7 +270,26 @@ try {
 
   // 7. Screenshot of the workbench with the preview panel, then release the suite.
   fs.mkdirSync(artifacts, { recursive: true });
-  await new Promise((r) => setTimeout(r, 1500)); // let the webview paint
+  // Wait (bounded) until the preview webview has painted its messages, then take the picture.
+  let painted = false;
+  const paintDeadline = Date.now() + (result.checks.some((c) => c.name.startsWith('preview') && c.status === 'PASS') ? 10000 : 1500);
+  while (Date.now() < paintDeadline && !painted) {
+    for (const frame of page.frames()) {
+      try {
+        if (await frame.evaluate(() => !!document.querySelector('section.msg'))) {
+          painted = true;
+          break;
+        }
+      } catch {
+        /* frame detached or not ready */
+      }
+    }
+    if (!painted) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  log(`preview webview painted: ${painted} (${page.frames().length} frames)`);
+  await new Promise((r) => setTimeout(r, 300));
   const shot = path.join(artifacts, 'preview-panel.png');
   await page.screenshot({ path: shot });
   fs.writeFileSync(path.join(ws, '.lmp-test', 'screenshot-done'), '');
@@ -269,7 +305,7 @@ try {
     }
   }
   const n = (s) => result.checks.filter((c) => c.status === s).length;
-  console.log(`vscode: ${n('PASS')} passed, ${n('FAIL')} failed, ${n('SKIPPED')} skipped`);
+  console.log(`vscode${stub ? ' (stub server)' : ''}: ${n('PASS')} passed, ${n('FAIL')} failed, ${n('SKIPPED')} skipped`);
   exitCode = result.status === 'PASS' && n('FAIL') === 0 ? 0 : 1;
   if (exitCode) {
     dumpLogs();

@@ -18,6 +18,7 @@ interface Check {
 interface Config {
   expectServer: boolean;
   reason?: string;
+  server?: 'lmp' | 'stub';
   screenshotTimeoutMs?: number;
 }
 
@@ -68,6 +69,7 @@ export async function run(): Promise<void> {
       done,
       vscodeVersion: vscode.version,
       expectServer: config.expectServer,
+      server: config.server ?? 'lmp',
       serverReason: config.reason ?? null,
       elapsedMs: Date.now() - started,
       checks,
@@ -156,7 +158,8 @@ export async function run(): Promise<void> {
       assert(errors.length > 0, `no error-severity diagnostic: ${JSON.stringify(diags.map((d) => d.message))}`);
       const clean = vscode.languages.getDiagnostics(classifyUri).filter((d) => d.severity === vscode.DiagnosticSeverity.Error);
       assert(clean.length === 0, `classify.lmp should have no errors: ${clean.map((d) => d.message).join('; ')}`);
-      return errors.map((d) => `${d.range.start.line + 1}:${d.range.start.character + 1} ${d.code ?? ''} ${d.message}`).join(' | ');
+      const code = (d: vscode.Diagnostic) => (typeof d.code === 'object' ? d.code.value : (d.code ?? ''));
+      return errors.map((d) => `${d.range.start.line + 1}:${d.range.start.character + 1} ${code(d)} ${d.message}`).join(' | ');
     },
     true,
   );
@@ -202,14 +205,18 @@ export async function run(): Promise<void> {
   await check(
     'code lens "Preview prompt" is offered',
     async () => {
+      let seen = 'none';
       const lenses = await waitFor(
         'code lenses',
         async () => {
           const l = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', classifyUri, 10);
+          seen = JSON.stringify((l ?? []).map((x) => x.command ?? null));
           return l && l.some((x) => x.command?.command === 'lmp.previewPrompt') ? l : undefined;
         },
         10000,
-      );
+      ).catch((err) => {
+        throw new Error(`${err.message}; lenses seen: ${seen}`);
+      });
       const lens = lenses.find((x) => x.command?.command === 'lmp.previewPrompt')!;
       assert(Array.isArray(lens.command!.arguments) && lens.command!.arguments.length >= 2, 'lens has no [uri, predictor] arguments');
       lensArgs = lens.command!.arguments!;
