@@ -84,3 +84,18 @@ def test_concurrent_threads_write_and_read(tmp_path):
     for t in threads:
         t.join()
     assert len(c) == 160
+
+
+def test_two_processes_share_one_cache_file(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from lmp.runtime.lm import DiskCache, LMResponse\n"
+        "c = DiskCache(sys.argv[1])\n"
+        "for i in range(50): c.put(f'{sys.argv[2]}-{i}', LMResponse(str(i), 'm'))\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), tag]) for tag in ("a", "b")]
+    assert all(p.wait(timeout=60) == 0 for p in procs)
+    c = DiskCache(tmp_path)
+    assert len(c) == 100 and c.get("a-49").text == "49" and c.get("b-0").text == "0"

@@ -69,3 +69,10 @@ def test_acomplete_and_call_shortcut():
     assert asyncio.run(lm.acomplete(user("q"))).text == "hi"
     assert lm("plain string").text == "hi"
     assert lm.calls[-1]["messages"] == [{"role": "user", "content": "plain string"}]
+
+
+def test_history_gets_predictor_and_tags():
+    h = History()
+    FakeLM(default="x", history=h).complete(user("q"), predictor="QA.answer", tags={"step": 1}, temperature=0)
+    rec = h.records()[0]
+    assert rec.predictor == "QA.answer" and rec.tags == {"step": 1} and rec.params == {"temperature": 0}

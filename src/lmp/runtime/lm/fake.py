@@ -104,7 +104,17 @@ class FakeLM(LM):
             completion_tokens=_words(text),
         )
         if self.history is not None:
-            self.history.add(CallRecord.from_response(list(messages), response, params=params))
+            # Same bookkeeping as LiteLLM: lmp call options go to the record, not to "params".
+            request = {k: v for k, v in params.items() if k not in ("predictor", "tags", "cache")}
+            self.history.add(
+                CallRecord.from_response(
+                    list(messages),
+                    response,
+                    params=request,
+                    predictor=params.get("predictor"),
+                    tags=params.get("tags"),
+                )
+            )
         return response
 
     @property
