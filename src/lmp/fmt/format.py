@@ -34,6 +34,8 @@ def cst_dump(node: Tree | Token) -> object:
     """The syntax tree without positions, layout or quoting: strings compare by value, and
     punctuation the grammar drops (parentheses, commas, `=` vs `:` in arguments) is absent."""
     if isinstance(node, Tree):
+        if node.data == "binary" and len(node.children) == 1:  # `(x)` is `x`
+            return cst_dump(node.children[0])
         return (node.data, tuple(cst_dump(c) for c in node.children))
     if node.type in ("STRING", "DOCSTRING"):
         return ("s", string_value(node))
@@ -105,6 +107,9 @@ def _format(text: str, path: str) -> str:
         out = Printer(clean, comments).file(decls)
     except RecursionError:
         raise FormatError("nesting too deep to format", path) from None
+    except Exception as exc:  # noqa: BLE001 - a printer bug must not reach the editor as a traceback
+        raise FormatError(f"internal error: cannot format this file ({type(exc).__name__}: {exc}); "
+                          "please report it", path) from exc
     if out == text:
         return out
     try:

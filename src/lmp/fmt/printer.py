@@ -88,6 +88,7 @@ def docstring_lines(value: str, ind: str) -> list[str]:
 # ------------------------------------------------------------------ precedence
 
 _LEVEL = {
+    "binary": 1,  # a flat `a op b op c` (operators ordered by precedence in lowering)
     "or_op": 1, "and_op": 2, "not_op": 3, "compare": 4, "in_op": 4, "not_in_op": 4,
     "neg": 7, "attr": 8, "call": 8, "index": 8,
 }
@@ -95,6 +96,10 @@ _SUM_OPS = {"+", "-"}
 
 
 def _level(t: Tree) -> int:
+    while t.data == "binary" and len(t.children) == 1:  # the grammar wraps every expression
+        t = t.children[0]
+        if not isinstance(t, Tree):
+            return 9
     if t.data == "binop":
         return 5 if str(t.children[1]) in _SUM_OPS else 6
     return _LEVEL.get(t.data, 9)
@@ -578,10 +583,24 @@ class Printer:
             lvl = _level(t)
             left = self.expr(c[0], ind, used, lvl)
             return left + f" {op} " + self.expr(c[1], ind, _last_len(left, used) + len(op) + 2, lvl + 1)
+        if kind == "binary" and len(c) == 1:
+            return self._expr(c[0], ind, used) if isinstance(c[0], Tree) else str(c[0])
+        if kind == "binary":
+            # Operands that are themselves `binary` were parenthesized in the source: keep them so.
+            out = ""
+            for k, node in enumerate(c):
+                if isinstance(node, Tree):
+                    out += self.expr(node, ind, _last_len(out, used), 2)
+                else:
+                    out += str(node) + (" " if k + 1 < len(c) else "")
+                    continue
+                if k + 1 < len(c):
+                    out += " "
+            return out
         if kind == "not_op":
-            return "not " + self.expr(c[0], ind, used + 4, 3)
+            return "not " + self.expr(c[-1], ind, used + 4, 3)
         if kind == "neg":
-            return "-" + self.expr(c[1], ind, used + 1, 7)
+            return "-" + self.expr(c[-1], ind, used + 1, 7)
         if kind == "kwarg":
             return self.kwarg(t, ind, used)
         raise ValueError(f"unknown expression {kind}")
