@@ -92,6 +92,13 @@ run typecheck bash -c 'cd editors/vscode && npx tsc --noEmit -p .'
 run grammar-tests bash -c 'cd editors/vscode && npx vscode-tmgrammar-test "test/grammar/*.lmp"'
 run nvim-syntax nvim --headless -u NONE -i NONE --cmd 'set rtp^=editors/vim' -c 'luafile tests/editors/nvim_syntax_test.lua'
 run vsix bash -c 'cd editors/vscode && npm run -s package </dev/null'
+LMP=${LMP_COMMAND:-$(command -v lmp || true)}
+if [[ -n $LMP ]] && "$LMP" lsp --help >/dev/null 2>&1; then
+  run nvim-lsp env LMP_COMMAND="$LMP" LMP_NVIM_FIXTURE=editors/vscode/test/workspace/broken.lmp \
+    nvim --headless -u NONE -i NONE --cmd 'set rtp^=editors/vim' -c 'luafile tests/editors/nvim_lsp_test.lua'
+else
+  say "SKIPPED nvim-lsp: \`lmp lsp\` is not available (lmp: ${LMP:-not on PATH})"
+fi
 # The real server: `lmp` from PATH (or $LMP_COMMAND); its checks are reported SKIPPED while `lmp lsp` does not exist.
 run vscode node editors/vscode/test/run-vscode-test.mjs
 grep -E '^\s+(PASS|FAIL|SKIPPED) ' "$ROOT/.ci/artifacts/editors-vscode.log" || true

@@ -92,6 +92,33 @@ def test_neovim_syntax(installed):
     assert "0 failed" in r.stdout, _explain(r)
 
 
+def _lmp_lsp_or_skip() -> str:
+    lmp = _lmp_command()
+    if not lmp:
+        pytest.skip("`lmp` is not installed (pip install -e .)")
+    r = _run([lmp, "lsp", "--help"], timeout=60)
+    if r.returncode != 0:
+        pytest.skip(f"`{lmp} lsp` is not available yet: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+    return lmp
+
+
+def test_neovim_lsp_snippet(installed):
+    """The README's Neovim 0.7 `vim.lsp.start_client` snippet attaches `lmp lsp`: diagnostics and hover."""
+    _need_apt_tool("nvim", installed)
+    lmp = _lmp_lsp_or_skip()
+    r = _run(
+        [
+            "nvim", "--headless", "-u", "NONE", "-i", "NONE",
+            "--cmd", f"set rtp^={ROOT / 'editors' / 'vim'}",
+            "-c", f"luafile {ROOT / 'tests' / 'editors' / 'nvim_lsp_test.lua'}",
+        ],
+        env={"LMP_COMMAND": lmp, "LMP_NVIM_FIXTURE": str(EXT / "test" / "workspace" / "broken.lmp")},
+        timeout=90,
+    )
+    assert r.returncode == 0, _explain(r)
+    assert "0 failed" in r.stdout, _explain(r)
+
+
 def _lmp_command() -> str | None:
     found = shutil.which("lmp")
     if found:

@@ -169,7 +169,18 @@ async function fileForCli(uriArg: unknown): Promise<vscode.Uri | undefined> {
   return uri;
 }
 
-function runInTerminal(argv: string[], extra = ''): vscode.Terminal {
+interface OptimizeOptions {
+  train?: string;
+  dev?: string;
+  metric?: string;
+  optimizer?: string;
+  output?: string;
+  /** false: type the command into the terminal without pressing Enter */
+  execute?: boolean;
+}
+
+/** Sends `lmp ARGV... EXTRA` to the "lmp" terminal; returns the command line sent. */
+function runInTerminal(argv: string[], extra = '', execute = true): string {
   const configured = config().get<string>('server.command', 'lmp');
   const exe = resolveLmpCommand(configured) ?? configured;
   let terminal = vscode.window.terminals.find((t) => t.name === 'lmp');
@@ -179,8 +190,8 @@ function runInTerminal(argv: string[], extra = ''): vscode.Terminal {
   }
   terminal.show(true);
   const line = [exe, ...argv].map(shellQuote).join(' ') + (extra.trim() ? ` ${extra.trim()}` : '');
-  terminal.sendText(line, true);
-  return terminal;
+  terminal.sendText(line, execute);
+  return line;
 }
 
 export function activate(context: vscode.ExtensionContext): LmpApi {
@@ -241,12 +252,13 @@ export function activate(context: vscode.ExtensionContext): LmpApi {
       return result;
     }),
 
-    vscode.commands.registerCommand('lmp.runModule', async (uriArg?: unknown) => {
+    vscode.commands.registerCommand('lmp.runModule', async (uriArg?: unknown, opts?: { args?: string; execute?: boolean }) => {
       const uri = await fileForCli(uriArg);
       if (!uri) {
         return;
       }
-      const extra = await vscode.window.showInputBox({
+      // `opts.args` (from a keybinding or another extension) skips the input box.
+      const extra = typeof opts?.args === 'string' ? opts.args : await vscode.window.showInputBox({
         title: `lmp run ${path.basename(uri.fsPath)}`,
         prompt: 'Extra arguments (optional), e.g. -i question="What is DSPy?" or --input data.jsonl',
         placeHolder: '-i field="value"',
@@ -255,56 +267,59 @@ export function activate(context: vscode.ExtensionContext): LmpApi {
       if (extra === undefined) {
         return;
       }
-      runInTerminal(['run', uri.fsPath], extra);
+      return runInTerminal(['run', uri.fsPath], extra, opts?.execute !== false);
     }),
 
-    vscode.commands.registerCommand('lmp.optimize', async (uriArg?: unknown) => {
+    vscode.commands.registerCommand('lmp.optimize', async (uriArg?: unknown, opts?: OptimizeOptions) => {
       const uri = await fileForCli(uriArg);
       if (!uri) {
         return;
       }
       const base = uri.fsPath.replace(/\.lmp$/, '');
       const title = `lmp optimize ${path.basename(uri.fsPath)}`;
-      const train = await vscode.window.showInputBox({
+      // Options given programmatically skip their prompt.
+      const ask = <T>(value: T | undefined, prompt: () => Thenable<T | undefined>) =>
+        value !== undefined ? Promise.resolve(value) : prompt();
+      const train = await ask(opts?.train, () => vscode.window.showInputBox({
         title,
         prompt: 'Training set (JSONL)',
         value: 'train.jsonl',
         ignoreFocusOut: true,
         validateInput: (v) => (v.trim() ? undefined : 'a training set is required'),
-      });
+      }));
       if (train === undefined) {
         return;
       }
-      const dev = await vscode.window.showInputBox({
+      const dev = await ask(opts?.dev, () => vscode.window.showInputBox({
         title,
         prompt: 'Dev set (JSONL, optional: leave empty to split the training set)',
         ignoreFocusOut: true,
-      });
+      }));
       if (dev === undefined) {
         return;
       }
-      const metric = await vscode.window.showInputBox({
+      const metric = await ask(opts?.metric, () => vscode.window.showInputBox({
         title,
         prompt: 'Metric: a `metric` declared in the file or a built-in (exact_match, ...)',
         value: 'exact_match',
         ignoreFocusOut: true,
-      });
+      }));
       if (metric === undefined) {
         return;
       }
-      const optimizer = await vscode.window.showQuickPick(
+      const optimizer = await ask(opts?.optimizer, () => vscode.window.showQuickPick(
         ['bootstrap', 'mipro', 'copro', 'random_search', 'labeled'],
         { title, placeHolder: 'Optimizer', ignoreFocusOut: true },
-      );
+      ));
       if (optimizer === undefined) {
         return;
       }
-      const out = await vscode.window.showInputBox({
+      const out = await ask(opts?.output, () => vscode.window.showInputBox({
         title,
         prompt: 'Write the optimized state to',
         value: `${base}.opt.json`,
         ignoreFocusOut: true,
-      });
+      }));
       if (out === undefined) {
         return;
       }
@@ -316,7 +331,7 @@ export function activate(context: vscode.ExtensionContext): LmpApi {
         argv.push('--metric', metric.trim());
       }
       argv.push('--optimizer', optimizer, '-o', out.trim());
-      runInTerminal(argv);
+      return runInTerminal(argv, '', opts?.execute !== false);
     }),
 
     vscode.commands.registerCommand('lmp.restartServer', async () => {

@@ -7,6 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { escapeHtml } from '../../src/preview';
 
 type Status = 'PASS' | 'FAIL' | 'SKIPPED';
 interface Check {
@@ -241,6 +242,10 @@ export async function run(): Promise<void> {
       assert(all.includes('event'), 'the input field `event` does not appear in the prompt');
       assert(all.includes('Classify historic events'), 'the instructions do not appear in the prompt');
       assert(out.html.includes('<pre>') && out.html.includes('Content-Security-Policy'), 'panel html lacks <pre> or a CSP');
+      for (const m of r.messages) {
+        assert(out.html.includes(`<pre>${escapeHtml(m.content)}</pre>`), `message content not shown escaped: ${String(m.content).slice(0, 80)}`);
+      }
+      assert(!/<script/i.test(out.html), 'panel html contains a script');
       assert(api.preview.visible, 'preview panel is not visible');
       return `${r.messages.length} messages (${r.messages.map((m: any) => m.role).join(', ')}), example=${r.example}, state=${r.state}`;
     },
@@ -281,6 +286,20 @@ export async function run(): Promise<void> {
     },
     true,
   );
+
+  await check('"Run module" and "Optimize..." send the CLI command to an "lmp" terminal', async () => {
+    const run = await vscode.commands.executeCommand<string>('lmp.runModule', classifyUri, { args: '-i event="x"', execute: false });
+    assert(typeof run === 'string' && run.includes(' run ') && run.includes('classify.lmp') && run.endsWith('-i event="x"'), `run: ${run}`);
+    const opt = await vscode.commands.executeCommand<string>('lmp.optimize', classifyUri, {
+      train: 'train.jsonl', dev: '', metric: 'exact_match', optimizer: 'mipro', output: 'out.opt.json', execute: false,
+    });
+    assert(
+      typeof opt === 'string' && /optimize \S*classify\.lmp --train train\.jsonl --metric exact_match --optimizer mipro -o out\.opt\.json$/.test(opt),
+      `optimize: ${opt}`,
+    );
+    assert(vscode.window.terminals.some((t) => t.name === 'lmp'), 'no "lmp" terminal');
+    return `${run} | ${opt}`;
+  });
 
   // Leave the preview in front for the runner's screenshot.
   if (api?.preview?.visible && editor) {
