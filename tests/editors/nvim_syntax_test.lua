@@ -47,6 +47,10 @@ local cases = {
   { "model default", "model", "lmpDeclaration" },
   { "model default", "openai", "lmpString" },
   { "model default", "0.0", "lmpFloat" },
+  { "model tuned", "1e-3", "lmpFloat" },
+  { "example ClassifyEvent as", " as ", "lmpInclude", 1 },
+  { "example ClassifyEvent as", "ClassifyEvent", "lmpDeclName" },
+  { "event: join", "join", "lmpBuiltinFunc" },
 }
 
 vim.cmd('filetype plugin on')

@@ -24,7 +24,7 @@ syn match   lmpArrow "->" contained
 
 " Numbers and constants
 syn match   lmpNumber "\<\d\+\>"
-syn match   lmpFloat  "\<\d\+\.\d\+\([eE][+-]\=\d\+\)\=\>"
+syn match   lmpFloat  "\<\d\+\(\.\d\+\([eE][+-]\=\d\+\)\=\|[eE][+-]\=\d\+\)\>"
 syn keyword lmpBoolean true false True False
 syn keyword lmpConstant none None null
 
@@ -35,7 +35,7 @@ syn keyword lmpStatement return
 syn keyword lmpOperatorWord and or not
 " `in` is a match (not a keyword) so the `in`/`out` field markers below can win over it
 syn match   lmpOperatorWord "\<in\>"
-syn keyword lmpInclude import using
+syn keyword lmpInclude import using as
 syn keyword lmpDeclaration let
 
 " Declarations: `type Name`, `signature Name`, `module Name`, ...
@@ -51,7 +51,7 @@ syn match   lmpFieldName "^\s*\zs\h\w*\ze\s*:[^:]"
 syn keyword lmpBuiltinType str int float bool list dict
 syn match   lmpTypeName "\<\u\w*\>"
 syn keyword lmpPredictor Predict ChainOfThought ReAct Refine BestOfN ProgramOfThought MultiChainComparison
-syn match   lmpBuiltinFunc "\<\(range\|len\|majority\|bm25\|enumerate\|zip\|min\|max\|sum\|sorted\)\ze\s*("
+syn match   lmpBuiltinFunc "\<\(range\|len\|majority\|join\|concat\|keys\|bm25\|min\|max\|sum\|abs\|round\|print\)\ze\s*("
 
 " Operators
 syn match   lmpOperator "->\|==\|!=\|<=\|>=\|+=\|-=\|[=<>+*/%|?]"

@@ -118,10 +118,12 @@ g = {
   },
   "example-block": {
     "name": "meta.example.lmp",
-    "begin": rf"^\s*(example)\s+({ID})\s*(\{{)",
+    "begin": rf"^\s*(example)\s+({ID}(?:\.{ID})?)(?:\s+(as)\s+({ID}))?\s*(\{{)",
     "beginCaptures": {"1": {"name": "storage.type.example.lmp"},
                       "2": {"name": "entity.name.type.lmp"},
-                      "3": {"name": "punctuation.section.braces.begin.lmp"}},
+                      "3": {"name": "keyword.other.as.lmp"},
+                      "4": {"name": "entity.name.other.example.lmp"},
+                      "5": {"name": "punctuation.section.braces.begin.lmp"}},
     "end": r"\}",
     "endCaptures": {"0": {"name": "punctuation.section.braces.end.lmp"}},
     "patterns": [
@@ -151,7 +153,7 @@ g = {
     {"include": "#builtin-type"},
     {"match": r"\b(Predict|ChainOfThought|ReAct|Refine|BestOfN|ProgramOfThought|MultiChainComparison)\b",
      "name": "support.class.predictor.lmp"},
-    {"match": r"\b(range|len|majority|bm25|enumerate|zip|min|max|sum|sorted)\b(?=\s*\()",
+    {"match": r"\b(range|len|majority|join|concat|keys|bm25|min|max|sum|abs|round|print)\b(?=\s*\()",
      "name": "support.function.builtin.lmp"},
     {"match": r"\b[A-Z][A-Za-z0-9_]*\b", "name": "entity.name.type.lmp"},
     {"match": rf"(\.)\s*({ID})",
@@ -193,13 +195,14 @@ g = {
     {"match": r"\breturn\b", "name": "keyword.control.return.lmp"},
     {"match": r"\b(import)\b", "name": "keyword.control.import.lmp"},
     {"match": r"\b(using)\b", "name": "keyword.other.using.lmp"},
+    {"match": r"\b(as)\b", "name": "keyword.other.as.lmp"},
     {"match": r"\b(and|or|not)\b", "name": "keyword.operator.logical.lmp"},
     {"match": r"\b(let)\b", "name": "storage.type.let.lmp"}
   ]},
   "literal": {"patterns": [
     {"include": "#string"},
     {"match": r"\b(true|false|True|False|none|None|null)\b", "name": "constant.language.lmp"},
-    {"match": r"(?<![\w.])\d+\.\d+(?:[eE][+-]?\d+)?\b", "name": "constant.numeric.float.lmp"},
+    {"match": r"(?<![\w.])\d+(?:\.\d+(?:[eE][+-]?\d+)?|[eE][+-]?\d+)\b", "name": "constant.numeric.float.lmp"},
     {"match": r"(?<![\w.])\d+\b", "name": "constant.numeric.integer.lmp"}
   ]},
   "string": {"patterns": [
