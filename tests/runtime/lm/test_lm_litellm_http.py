@@ -155,10 +155,10 @@ async def test_acomplete_runs_concurrently():
     with FakeServer(latency=0.2) as server:
         lm = make(server)
         start = time.perf_counter()
-        results = await asyncio.gather(*(lm.acomplete(MSGS, rollout_id=i) for i in range(4)))
+        results = await asyncio.gather(*(lm.acomplete(MSGS, rollout_id=i) for i in range(8)))
         elapsed = time.perf_counter() - start
     assert all(r.text == "echo: hello there" for r in results)
-    assert elapsed < 0.2 * 4 * 0.75  # overlapped, not serialized
+    assert elapsed < 0.2 * 8 * 0.5  # 8 calls overlapped (not capped by asyncio's small default pool)
 
 
 def test_real_openai_key_is_never_sent_to_a_local_server(fake_server, monkeypatch):
