@@ -42,6 +42,34 @@ def cst_dump(node: Tree | Token) -> object:
     return (node.type, str(node))
 
 
+def _unwrap(node: object) -> object:
+    while isinstance(node, Tree) and node.data == "binary" and len(node.children) == 1:
+        node = node.children[0]
+    return node
+
+
+def same_trees(a: list, b: list) -> bool:
+    """`[cst_dump(x) for x in a] == [cst_dump(y) for y in b]`, walked in step without building dumps."""
+    if len(a) != len(b):
+        return False
+    stack = list(zip(a, b, strict=True))
+    while stack:
+        x, y = stack.pop()
+        x, y = _unwrap(x), _unwrap(y)
+        if isinstance(x, Tree):
+            if not isinstance(y, Tree) or x.data != y.data or len(x.children) != len(y.children):
+                return False
+            stack.extend(zip(x.children, y.children, strict=True))
+        elif isinstance(y, Tree) or x.type != y.type:
+            return False
+        elif x.type in ("STRING", "DOCSTRING"):
+            if string_value(x) != string_value(y):
+                return False
+        elif str(x) != str(y):
+            return False
+    return True
+
+
 # Comments are found here rather than taken from the lexer, so that the formatter does not depend
 # on how the parser collects them: a `#` outside a string runs to the end of its line.
 _SCAN = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""|"(?:[^"\\\n]|\\.)*"|#[^\n]*', re.DOTALL)
@@ -125,9 +153,7 @@ def _verify(decls: list[Tree], comments: list[Comment], out: str, path: str) -> 
         d = min(again.diagnostics, key=lambda d: d.span.start)
         raise FormatError(f"internal error: the formatted text does not parse ({d.message} at line "
                           f"{d.span.line + 1}); the file was left unchanged, please report it", path)
-    before = [cst_dump(d) for d in decls]
-    after = [cst_dump(d) for d in declarations(again.trees)]
-    if before != after:
+    if not same_trees(decls, declarations(again.trees)):
         raise FormatError("internal error: formatting would change the program's meaning; the file was "
                           "left unchanged, please report it", path)
     if [c.text for c in comments] != [c.text for c in find_comments(out)]:

@@ -18,7 +18,7 @@ Layout rules (documented in docs/language.md, "Canonical layout"):
   `WIDTH` columns and hold no comment; otherwise one element per line with a trailing comma.
   A top-level union of a type declaration or field is broken the same way, one `| member`
   per line. Record types are always written one field per line.
-- Parentheses are printed only where precedence needs them.
+- Parentheses: `(x)` around a single operand is dropped; grouping parentheses are kept as written.
 - Comments: a comment on a line of its own stays before the line (declaration, statement,
   field, element) that follows it; a comment after code stays at the end of that code's last
   line. A comment that sits inside an expression that has no line of its own is moved to the
