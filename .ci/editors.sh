@@ -92,10 +92,19 @@ run typecheck bash -c 'cd editors/vscode && npx tsc --noEmit -p .'
 run grammar-tests bash -c 'cd editors/vscode && npx vscode-tmgrammar-test "test/grammar/*.lmp"'
 run nvim-syntax nvim --headless -u NONE -i NONE --cmd 'set rtp^=editors/vim' -c 'luafile tests/editors/nvim_syntax_test.lua'
 run vsix bash -c 'cd editors/vscode && npm run -s package </dev/null'
+# `lmp` for the server tests: $LMP_COMMAND, PATH, or beside $PYTHON / python3.
+PY=${PYTHON:-$(command -v python3 || command -v python)}
 LMP=${LMP_COMMAND:-$(command -v lmp || true)}
+if [[ -z $LMP && -x $(dirname "$("$PY" -c 'import sys; print(sys.executable)')")/lmp ]]; then
+  LMP=$(dirname "$("$PY" -c 'import sys; print(sys.executable)')")/lmp
+fi
+[[ -n $LMP ]] && export LMP_COMMAND=$LMP
 if [[ -n $LMP ]] && "$LMP" lsp --help >/dev/null 2>&1; then
-  run nvim-lsp env LMP_COMMAND="$LMP" LMP_NVIM_FIXTURE=editors/vscode/test/workspace/broken.lmp \
+  run nvim-lsp env LMP_NVIM_FIXTURE=editors/vscode/test/workspace/broken.lmp \
     nvim --headless -u NONE -i NONE --cmd 'set rtp^=editors/vim' -c 'luafile tests/editors/nvim_lsp_test.lua'
+elif [[ -f $ROOT/src/lmp/lsp/server.py && -z ${LMP_ALLOW_SKIP_SERVER:-} ]]; then
+  failed=$((failed + 1)); failures+=(nvim-lsp)
+  say "FAIL nvim-lsp: src/lmp/lsp/server.py exists but \`lmp lsp\` cannot run (lmp: ${LMP:-not found}); pip install -e . first"
 else
   say "SKIPPED nvim-lsp: \`lmp lsp\` is not available (lmp: ${LMP:-not on PATH})"
 fi
@@ -103,7 +112,11 @@ fi
 run vscode node editors/vscode/test/run-vscode-test.mjs
 grep -E '^\s+(PASS|FAIL|SKIPPED) ' "$ROOT/.ci/artifacts/editors-vscode.log" || true
 # The client against a stub speaking the documented contract (needs pygls in $PYTHON).
-PY=${PYTHON:-$(command -v python3 || command -v python)}
+# Prefer the interpreter that runs `lmp` (its shebang), which has pygls whenever lmp is installed.
+if [[ -n $LMP ]] && head -c 2 "$LMP" | grep -q '#!'; then
+  shebang=$(head -1 "$LMP" | sed 's/^#![[:space:]]*//' | cut -d' ' -f1)
+  [[ -x $shebang ]] && PY=$shebang
+fi
 if "$PY" -c 'import pygls, lsprotocol' 2>/dev/null; then
   run vscode-stub env LMP_STUB_PYTHON="$PY" node editors/vscode/test/run-vscode-test.mjs --stub
 else

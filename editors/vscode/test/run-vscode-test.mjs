@@ -10,6 +10,7 @@
 //   CHROMIUM         browser binary (default: chromium)
 //   ARTIFACTS_DIR    where the screenshot and result go (default: <repo>/.ci/artifacts/vscode)
 //   LMP_VSCODE_TEST_TIMEOUT  overall timeout in seconds (default 110)
+//   LMP_ALLOW_SKIP_SERVER=1  allow skipping the server checks although src/lmp/lsp/server.py exists
 //   --stub           use test/stub-server/lmp_stub.py (run by $LMP_STUB_PYTHON, default python3, which needs pygls)
 //                    instead of the real `lmp lsp`: checks the client against the documented contract alone
 // Exit code: 0 only if the suite wrote a result file with status PASS.
@@ -81,6 +82,14 @@ if (!lmp) {
   } else {
     reason = `\`${lmp} lsp --help\` exited ${r.status}: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-1)[0]}`;
   }
+}
+// Once the server is in the source tree its checks must run: a missing `lmp` is then an error, not a skip.
+const serverInTree = fs.existsSync(path.join(repo, 'src', 'lmp', 'lsp', 'server.py'));
+if (!stub && !expectServer && serverInTree && !process.env.LMP_ALLOW_SKIP_SERVER) {
+  fail(
+    `src/lmp/lsp/server.py exists but the server cannot be started (${reason}). Install lmp (pip install -e .) ` +
+      'and put it on PATH or in LMP_COMMAND; LMP_ALLOW_SKIP_SERVER=1 skips the server checks instead.',
+  );
 }
 if (stub && !expectServer) {
   fail(`the stub server does not start: ${reason}`);
