@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from typing import Any
 
 from lark import Token, Tree
 from lark.tree import Meta
@@ -57,15 +58,20 @@ def _shift_span(s: Span, d_off: int, d_line: int) -> Span:
     return Span(s.start + d_off, s.end + d_off, s.line + d_line, s.col, s.end_line + d_line, s.end_col)
 
 
+def _add(value: int | None, delta: int) -> int | None:
+    return None if value is None else value + delta
+
+
 def _shift_token(tok: Token, d_off: int, d_line: int) -> Token:
-    return Token(tok.type, tok.value, (tok.start_pos or 0) + d_off, (tok.line or 1) + d_line, tok.column,
-                 (tok.end_line or 1) + d_line, tok.end_column, (tok.end_pos or 0) + d_off)
+    # The token class is whatever the parser's lexer made (Lark's, or lark_cython's).
+    return type(tok)(tok.type, tok.value, _add(tok.start_pos, d_off), _add(tok.line, d_line), tok.column,
+                     _add(tok.end_line, d_line), tok.end_column, _add(tok.end_pos, d_off))
 
 
 def _shift_tree(tree: Tree, d_off: int, d_line: int) -> Tree:
     children = [
         _shift_tree(c, d_off, d_line) if isinstance(c, Tree)
-        else _shift_token(c, d_off, d_line) if isinstance(c, Token) else c
+        else _shift_token(c, d_off, d_line) if hasattr(c, "start_pos") else c
         for c in tree.children
     ]
     meta = Meta()
@@ -87,6 +93,24 @@ def _copy_diag(d: Diagnostic, d_off: int, d_line: int) -> Diagnostic:
                       list(d.fixes), d.tags)
 
 
+def _summary(parsed: ParseResult, text: str) -> tuple[Any, ...]:
+    from lmp.ir.lower import lower
+
+    program, diags = lower(parsed, "/selftest.lmp", text)
+    return ([(type(d).__name__, d.name, d.span, d.name_span) for d in program.decls],
+            sorted((d.code, d.message, d.span) for d in diags))
+
+
+def _sample() -> str:
+    parts = ['# a sample program for the self-test', 'type Category = "a" | "b"', ""]
+    for i in range(40):
+        parts += [f"signature S{i} {{", '  """Do."""', "  in  text: str  # the input", "  out label: Category", "}", "",
+                  f"module M{i}(text: str) -> (label: Category) {{", f"  let p = Predict(S{i})",
+                  "  r = p(text: text)" if i != 7 else "  r = p(text: text", '  if r.label == "a" {',
+                  "    return (label: r.label)", "  }", "  return (label: r.label)", "}", ""]
+    return "\n".join(parts) + "\n"
+
+
 class IncrementalParser:
     """A drop-in `parse(text) -> ParseResult` that re-parses only the declarations that changed."""
 
@@ -96,6 +120,20 @@ class IncrementalParser:
         self.max_entries = max_entries
         self.hits = 0
         self.misses = 0
+
+    def self_test(self) -> bool:
+        """Whether this parser gives the same IR as the whole-file parse (checked before it is used)."""
+        text = _sample()
+        edited = text.replace("S3", "S3x", 1).replace("# the input", "# edited", 1)
+        try:
+            for t in (text, edited, text):
+                if _summary(self.parse(t), t) != _summary(_parser.parse(t), t):
+                    return False
+        except Exception:  # noqa: BLE001 - any surprise means: do not use it
+            return False
+        finally:
+            self._cache.clear()
+        return True
 
     def parse(self, text: str) -> ParseResult:
         if len(text) < SMALL_TEXT or len(text) > _parser.MAX_FILE_BYTES or "\x00" in text:
