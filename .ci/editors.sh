@@ -113,9 +113,9 @@ run vscode node editors/vscode/test/run-vscode-test.mjs
 grep -E '^\s+(PASS|FAIL|SKIPPED) ' "$ROOT/.ci/artifacts/editors-vscode.log" || true
 # The client against a stub speaking the documented contract (needs pygls in $PYTHON).
 # Prefer the interpreter that runs `lmp` (its shebang), which has pygls whenever lmp is installed.
-if [[ -n $LMP ]] && head -c 2 "$LMP" | grep -q '#!'; then
+if [[ -z ${PYTHON:-} && -n $LMP ]] && head -c 2 "$LMP" | grep -q '#!'; then
   shebang=$(head -1 "$LMP" | sed 's/^#![[:space:]]*//' | cut -d' ' -f1)
-  [[ -x $shebang ]] && PY=$shebang
+  [[ -x $shebang && $(basename "$shebang") == python* ]] && PY=$shebang
 fi
 if "$PY" -c 'import pygls, lsprotocol' 2>/dev/null; then
   run vscode-stub env LMP_STUB_PYTHON="$PY" node editors/vscode/test/run-vscode-test.mjs --stub
