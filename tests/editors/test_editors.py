@@ -81,9 +81,16 @@ def test_neovim_syntax(installed):
     _need_apt_tool("nvim", installed)
     r = _run(
         [
-            "nvim", "--headless", "-u", "NONE", "-i", "NONE",
-            "--cmd", f"set rtp^={ROOT / 'editors' / 'vim'}",
-            "-c", f"luafile {ROOT / 'tests' / 'editors' / 'nvim_syntax_test.lua'}",
+            "nvim",
+            "--headless",
+            "-u",
+            "NONE",
+            "-i",
+            "NONE",
+            "--cmd",
+            f"set rtp^={ROOT / 'editors' / 'vim'}",
+            "-c",
+            f"luafile {ROOT / 'tests' / 'editors' / 'nvim_syntax_test.lua'}",
         ],
         env={"LMP_NVIM_FIXTURE": str(ROOT / "tests" / "editors" / "fixtures" / "sample.lmp")},
         timeout=60,
@@ -118,9 +125,16 @@ def test_neovim_lsp_snippet(installed):
     lmp = _lmp_lsp_or_skip()
     r = _run(
         [
-            "nvim", "--headless", "-u", "NONE", "-i", "NONE",
-            "--cmd", f"set rtp^={ROOT / 'editors' / 'vim'}",
-            "-c", f"luafile {ROOT / 'tests' / 'editors' / 'nvim_lsp_test.lua'}",
+            "nvim",
+            "--headless",
+            "-u",
+            "NONE",
+            "-i",
+            "NONE",
+            "--cmd",
+            f"set rtp^={ROOT / 'editors' / 'vim'}",
+            "-c",
+            f"luafile {ROOT / 'tests' / 'editors' / 'nvim_lsp_test.lua'}",
         ],
         env={"LMP_COMMAND": lmp, "LMP_NVIM_FIXTURE": str(EXT / "test" / "workspace" / "broken.lmp")},
         timeout=90,
@@ -170,7 +184,9 @@ def test_vscode_client_against_stub_server(installed, tmp_path):
     _need_node_modules(installed)
     probe = _run([sys.executable, "-c", "import pygls, lsprotocol"])
     if probe.returncode != 0:
-        pytest.skip(f"pygls is not importable by {sys.executable} (pip install -e .): the stub server needs it")
+        pytest.skip(
+            f"pygls is not importable by {sys.executable} (pip install -e .): the stub server needs it"
+        )
     artifacts = ROOT / ".ci" / "artifacts" / "vscode-stub"
     (artifacts / "result.json").unlink(missing_ok=True)
     r = _run(
@@ -194,7 +210,9 @@ def test_vscode_language_server_features(vscode_run):
     assert not failed, json.dumps(failed, indent=2)
     if skipped:
         if SERVER_IN_TREE and not os.environ.get("LMP_ALLOW_SKIP_SERVER"):
-            pytest.fail(f"server checks skipped although src/lmp/lsp/server.py exists: {skipped[0]['detail']}")
+            pytest.fail(
+                f"server checks skipped although src/lmp/lsp/server.py exists: {skipped[0]['detail']}"
+            )
         pytest.skip(f"{len(skipped)} server checks skipped: {skipped[0]['detail']}")
     names = {c["name"] for c in result["checks"] if c["status"] == "PASS"}
     assert any("diagnostics" in n for n in names) and any("preview" in n for n in names), names

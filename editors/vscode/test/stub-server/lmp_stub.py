@@ -90,7 +90,9 @@ def code_lens(ls: LanguageServer, params: types.CodeLensParams):
     return [
         types.CodeLens(
             range=types.Range(types.Position(s["line"], 0), types.Position(s["line"], 0)),
-            command=types.Command(title="Preview prompt", command="lmp.previewPrompt", arguments=[doc.uri, name]),
+            command=types.Command(
+                title="Preview prompt", command="lmp.previewPrompt", arguments=[doc.uri, name]
+            ),
         )
         for name, s in signatures(doc.source).items()
     ]
@@ -124,7 +126,7 @@ def preview(ls: LanguageServer, params):
         + "".join(f"{i + 1}. `{n}` ({t})\n" for i, (_, n, t) in enumerate(ins))
         + "Your output fields are:\n"
         + "".join(f"{i + 1}. `{n}` ({t})\n" for i, (_, n, t) in enumerate(outs))
-        + f"In adhering to this structure, your objective is: <{sig['instructions']}> & \"escaped\""
+        + f'In adhering to this structure, your objective is: <{sig["instructions"]}> & "escaped"'
     )
     example = re.search(r"^example\s+" + name + r"\s*\{(.*?)^\}", doc.source, re.M | re.S)
     user = "".join(f"[[ ## {n} ## ]]\n{{{n}}}\n\n" for _, n, _ in ins)
@@ -149,8 +151,11 @@ def output_schema(ls: LanguageServer, params):
     name, sig, _ = _target(ls, params)
     if not sig:
         return None
-    props = {n: {"type": {"str": "string", "float": "number", "int": "integer"}.get(t, "string")}
-             for k, n, t in sig["fields"] if k == "out"}
+    props = {
+        n: {"type": {"str": "string", "float": "number", "int": "integer"}.get(t, "string")}
+        for k, n, t in sig["fields"]
+        if k == "out"
+    }
     return {"predictor": name, "schema": {"type": "object", "properties": props, "required": list(props)}}
 
 
