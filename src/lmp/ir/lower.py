@@ -15,7 +15,7 @@ from typing import Any
 from lark import Token, Tree
 from lark.exceptions import UnexpectedInput
 
-from lmp.diagnostics import NO_SPAN, Diagnostic, Severity, Span, suggest
+from lmp.diagnostics import Diagnostic, Severity, Span, suggest
 from lmp.ir import nodes as ir
 from lmp.ir.types import (
     ANY,
@@ -31,10 +31,13 @@ from lmp.ir.types import (
     Type,
 )
 from lmp.syntax.parser import ParseResult, parse_signature_spec, spec_error
+from lmp.syntax.positions import Positions
 
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}
 GENERICS = {"list": 1, "dict": 2}
+_PRECEDENCE = {"or": 1, "and": 2, "==": 3, "!=": 3, "<": 3, "<=": 3, ">": 3, ">=": 3, "in": 3, "not in": 3,
+               "+": 4, "-": 4, "*": 5, "/": 5, "%": 5}
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
@@ -43,21 +46,23 @@ def unescape(body: str) -> str:
 
 
 def string_value(tok: Token) -> str:
-    raw = str(tok)
+    raw = str(tok.value)
     if raw.startswith('"""'):
         return inspect.cleandoc(unescape(raw[3:-3]))
     return unescape(raw[1:-1])
 
 
+_positions: Positions | None = None
+
+
 def span_of(node: Tree | Token) -> Span:
-    if isinstance(node, Token):
-        return Span(node.start_pos or 0, node.end_pos or 0, (node.line or 1) - 1, (node.column or 1) - 1,
-                    (node.end_line or 1) - 1, (node.end_column or 1) - 1)
-    meta = node.meta
-    if getattr(meta, "empty", True):
-        return NO_SPAN
-    return Span(meta.start_pos, meta.end_pos, meta.line - 1, meta.column - 1, meta.end_line - 1,
-                meta.end_column - 1)
+    """Span of a syntax node in the text being lowered (set by `lower`)."""
+    assert _positions is not None
+    return _positions.of(node)
+
+
+def is_token(node: object) -> bool:
+    return not isinstance(node, Tree)
 
 
 class Lowering:
@@ -124,7 +129,7 @@ class Lowering:
     # ------------------------------------------------------------ types
 
     def resolve_type(self, node: Tree | Token) -> Type:
-        if isinstance(node, Token):
+        if is_token(node):
             return self._named(node)
         kind = node.data
         if kind == "named_type":
@@ -302,17 +307,22 @@ class Lowering:
         except RecursionError:
             self.error("E003", "nesting too deep", base)
             return sig
+        global _positions
         sides = [c for c in tree.children if isinstance(c, Tree)]
         inputs = sides[0].children if len(sides) == 2 else []
         outputs = sides[-1].children
-        for role, fields in (("in", inputs), ("out", outputs)):
-            for f in fields:
-                fname = f.children[0]
-                inner = span_of(fname).shifted(base.start + 1, base.line, base.col + 1)
-                ftype: Type = STR
-                if len(f.children) > 1:
-                    ftype = self._resolve_in_spec(f.children[1], base)
-                self._add_field(sig, ir.Field(str(fname), ftype, None, role, inner, inner))
+        outer, _positions = _positions, Positions(spec)
+        try:
+            for role, fields in (("in", inputs), ("out", outputs)):
+                for f in fields:
+                    fname = f.children[0]
+                    inner = span_of(fname).shifted(base.start + 1, base.line, base.col + 1)
+                    ftype: Type = STR
+                    if len(f.children) > 1:
+                        ftype = self._resolve_in_spec(f.children[1], base)
+                    self._add_field(sig, ir.Field(str(fname), ftype, None, role, inner, inner))
+        finally:
+            _positions = outer
         return sig
 
     def _resolve_in_spec(self, node: Tree | Token, base: Span) -> Type:
@@ -379,7 +389,7 @@ class Lowering:
                 mod.outputs.append(ir.Field(str(fname), ftype, self._description(f.children[2:]), "out",
                                             span_of(fname), span_of(f.children[1])))
         if is_metric:
-            arrow = [c for c in t.children if isinstance(c, Token) and c.type == "ARROW"]
+            arrow = [c for c in t.children if is_token(c) and c.type == "ARROW"]
             if arrow:
                 idx = t.children.index(arrow[0])
                 mod.returns = self.resolve_type(t.children[idx + 1])
@@ -397,10 +407,10 @@ class Lowering:
         name_tok = t.children[0]
         tool = ir.Tool(str(name_tok), span=span_of(t), name_span=span_of(name_tok))
         tool.params = self._params(self._children_of(t, "params"))
-        strings = [c for c in t.children if isinstance(c, Token) and c.type == "STRING"]
+        strings = [c for c in t.children if is_token(c) and c.type == "STRING"]
         target_tok = strings[-1] if strings else None
         for i, c in enumerate(t.children):
-            if isinstance(c, Token) and c.type == "ARROW":
+            if is_token(c) and c.type == "ARROW":
                 tool.returns = self.resolve_type(t.children[i + 1])
         desc = self._children_of(t, "description")
         if desc is not None:
@@ -460,7 +470,7 @@ class Lowering:
         target_name = ".".join(str(c) for c in target.children)
         name = target_name
         for i, c in enumerate(t.children):
-            if isinstance(c, Token) and c.type == "AS":
+            if is_token(c) and c.type == "AS":
                 name = str(t.children[i + 1])
         ex = ir.Example(name, target_name, span=span_of(t), name_span=span_of(target), target_span=span_of(target))
         kvs = self._children_of(t, "kv_items")
@@ -597,12 +607,64 @@ class Lowering:
 
     # ------------------------------------------------------------ expressions
 
+    def _binary(self, children: list[Any]) -> ir.Expr:
+        """Order a flat `a op b op c ...` by precedence (the grammar parses it flat for speed).
+        A leading `not` covers the comparison after it, as in Python: `not a == b` is `not (a == b)`."""
+        operands: list[tuple[list[Span], ir.Expr]] = []
+        ops: list[str] = []
+        i = 0
+        while i < len(children):
+            node = children[i]
+            if is_token(node):
+                op = str(node)
+                if op == "not":  # `not in`
+                    i += 1
+                    op = "not in"
+                ops.append(op)
+            else:
+                nots: list[Span] = []
+                while isinstance(node, Tree) and node.data == "not_op":
+                    nots.append(span_of(node))
+                    node = node.children[-1]
+                operands.append((nots, self.expr(node)))
+            i += 1
+        pos = 0
+
+        def primary() -> ir.Expr:
+            nots, expr = operands[pos]
+            if not nots:
+                return expr
+            operands[pos] = ([], expr)
+            inner = climb(3)
+            for span in reversed(nots):
+                inner = ir.Not(inner, span=Span.between(span, inner.span))
+            return inner
+
+        def climb(min_prec: int) -> ir.Expr:
+            nonlocal pos
+            left = primary()
+            while pos < len(ops) and _PRECEDENCE[ops[pos]] >= min_prec:
+                op = ops[pos]
+                prec = _PRECEDENCE[op]
+                pos += 1
+                right = climb(prec + 1)
+                span = Span.between(left.span, right.span)
+                if op in ("and", "or"):
+                    left = ir.BoolOp(op, left, right, span=span)
+                elif prec == 3:
+                    left = ir.Compare(op, left, right, span=span)
+                else:
+                    left = ir.BinOp(op, left, right, span=span)
+            return left
+
+        return climb(1)
+
     def kwarg(self, t: Tree) -> ir.KwArg:
         return ir.KwArg(str(t.children[0]), self.expr(t.children[-1]), span_of(t.children[0]))
 
     def expr(self, t: Tree | Token) -> ir.Expr:
         span = span_of(t)
-        if isinstance(t, Token):  # bare tokens only appear where a rule was inlined
+        if is_token(t):  # bare tokens only appear where a rule was inlined
             return ir.Name(str(t), span=span)
         kind = t.data
         c = t.children
@@ -652,22 +714,12 @@ class Lowering:
                                        span_of(a))
                         args.append(self.expr(a))
             return ir.Call(self.expr(c[0]), args, kwargs, span=span)
-        if kind == "binop":
-            return ir.BinOp(str(c[1]), self.expr(c[0]), self.expr(c[2]), span=span)
-        if kind == "compare":
-            return ir.Compare(str(c[1]), self.expr(c[0]), self.expr(c[2]), span=span)
-        if kind == "in_op":
-            return ir.Compare("in", self.expr(c[0]), self.expr(c[2]), span=span)
-        if kind == "not_in_op":
-            return ir.Compare("not in", self.expr(c[0]), self.expr(c[2]), span=span)
-        if kind == "and_op":
-            return ir.BoolOp("and", self.expr(c[0]), self.expr(c[1]), span=span)
-        if kind == "or_op":
-            return ir.BoolOp("or", self.expr(c[0]), self.expr(c[1]), span=span)
+        if kind == "binary":
+            return self._binary(c)
         if kind == "not_op":
-            return ir.Not(self.expr(c[0]), span=span)
+            return ir.Not(self.expr(c[-1]), span=span)
         if kind == "neg":
-            return ir.Neg(self.expr(c[1]), span=span)
+            return ir.Neg(self.expr(c[-1]), span=span)
         if kind == "kwarg":  # a record-like argument outside a call
             return self.kwarg(t).value
         return ir.Literal(None, span=span)
@@ -696,6 +748,11 @@ def ir_related(decl: ir.Decl, message: str):  # noqa: ANN201 - small helper
 
 def lower(parsed: ParseResult, path: str, text: str, imported: Iterable[ir.Program] = ()) -> tuple[
         ir.Program, list[Diagnostic]]:
+    global _positions
     lowering = Lowering(path, text, imported)
-    program = lowering.lower(parsed)
+    previous, _positions = _positions, parsed.positions or Positions(text)
+    try:
+        program = lowering.lower(parsed)
+    finally:
+        _positions = previous
     return program, parsed.diagnostics + lowering.diagnostics

@@ -103,12 +103,13 @@ class _Loader:
             for decl in tree.children:
                 if getattr(decl, "data", None) != "import_decl":
                     continue
-                from lmp.ir.lower import span_of, string_value
+                from lmp.ir.lower import string_value
 
                 tok = decl.children[0]
                 rel = string_value(tok)
                 target = os.path.normpath(os.path.join(os.path.dirname(path), rel))
-                span = span_of(tok)
+                assert parsed.positions is not None
+                span = parsed.positions.of(tok)
                 if target in stack or target == path:
                     cycle = " -> ".join(os.path.basename(p) for p in (*stack, path, target))
                     self.diagnostics.append(Diagnostic("E101", f"import cycle: {cycle}", span, path=path,

@@ -1,0 +1,77 @@
+"""Decides which newlines end a statement, before Lark sees the text.
+
+A newline ends a statement unless it sits inside ( ) or [ ], follows a token that cannot end
+one (an operator, `{`, `,`), or the next line continues the construct (`|`, `}`, `)`, `]`,
+`else`, `elif`, `->`). LALR(1) cannot express that lookahead, so this pass rewrites every
+newline that does not end a statement to `\\r`, which the grammar ignores. The text keeps its
+length, so every offset stays true (lines and columns are computed from offsets). Doing this
+before lexing, instead of in a Lark post-lexer, lets the parser run on Lark's compiled
+(Cython) LALR engine, which does not support post-lexers.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Only what changes the meaning of a newline: strings and comments (which hide brackets and
+# newlines), brackets, and the newlines themselves.
+_SCAN = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""|"(?:[^"\\\n]|\\.)*"|#[^\n]*|[()\[\]\n]', re.DOTALL)
+_NEXT_CONTINUES = re.compile(r"(?:[ \t\f\r\n]|#[^\n]*)*(?:\||\}|\)|\]|else\b|elif\b|->|\Z)")
+_LAST_WORD = re.compile(r"(?:and|or|not|in)$")
+_OPEN_ENDED_CHARS = frozenset("{,|=:+-*/%<>.")
+_SPACE = " \t\f\r"
+
+
+def mark_insignificant_newlines(text: str) -> str:
+    if "\n" not in text:
+        return text
+    drop: list[int] = []
+    depth = 0
+    code_end = -1  # where the code of the current line ends (before a trailing comment)
+    for m in _SCAN.finditer(text):
+        tok = m.group()
+        c = tok[0]
+        if c == "#":
+            code_end = m.start()
+            continue
+        if c == "\n":
+            i = m.start()
+            end = code_end if code_end > text.rfind("\n", 0, i) else i
+            j = end - 1
+            while j >= 0 and text[j] in _SPACE:
+                j -= 1
+            last = text[j] if j >= 0 else "\n"
+            if (
+                depth > 0
+                or last in "\n\r"
+                or last in _OPEN_ENDED_CHARS
+                or (last.isalpha() and _LAST_WORD.search(text, max(0, j - 3), j + 1)
+                    and not (text[j - 3:j - 2].isalnum() if j >= 3 else False) and _word_ends(text, j))
+                or _NEXT_CONTINUES.match(text, i + 1)
+            ):
+                drop.append(i)
+            code_end = -1
+            continue
+        if c == "(" or c == "[":
+            depth += 1
+        elif c == ")" or c == "]":
+            if depth:
+                depth -= 1
+    if not drop:
+        return text
+    out: list[str] = []
+    last_i = 0
+    for i in drop:
+        out.append(text[last_i:i])
+        out.append("\r")
+        last_i = i + 1
+    out.append(text[last_i:])
+    return "".join(out)
+
+
+def _word_ends(text: str, j: int) -> bool:
+    """Whether the identifier ending at `j` is exactly one of the operator words."""
+    k = j
+    while k >= 0 and (text[k].isalnum() or text[k] == "_"):
+        k -= 1
+    return text[k + 1:j + 1] in ("and", "or", "not", "in")

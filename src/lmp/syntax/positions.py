@@ -1,0 +1,51 @@
+"""Offsets -> (line, column). Lines and columns are derived from offsets because the parser
+sees a text whose insignificant newlines were rewritten (see lmp.syntax.newlines)."""
+
+from __future__ import annotations
+
+import bisect
+import re
+
+from lark import Tree
+
+from lmp.diagnostics import NO_SPAN, Span
+
+_NEWLINE = re.compile(r"\n")
+
+
+class Positions:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [0]
+        self.starts.extend(m.end() for m in _NEWLINE.finditer(text))
+
+    def span(self, start: int, end: int) -> Span:
+        starts = self.starts
+        line = bisect.bisect_right(starts, start) - 1
+        end_line = line if end == start else bisect.bisect_right(starts, end) - 1
+        return Span(start, end, line, start - starts[line], end_line, end - starts[end_line])
+
+    def span_at(self, offset: int, length: int = 1) -> Span:
+        offset = max(0, min(offset, len(self.text)))
+        end = max(offset, min(offset + length, len(self.text)))
+        return self.span(offset, end)
+
+    def line_bounds(self, line: int) -> tuple[int, int]:
+        start = self.starts[line]
+        end = self.starts[line + 1] - 1 if line + 1 < len(self.starts) else len(self.text)
+        return start, end
+
+    def of(self, node: object) -> Span:
+        """The span of a Lark tree or token."""
+        if isinstance(node, Tree):
+            meta = node.meta
+            if getattr(meta, "empty", True):
+                return NO_SPAN
+            return self.span(meta.start_pos, meta.end_pos)
+        start = getattr(node, "start_pos", None)
+        if start is None:
+            return NO_SPAN
+        end = getattr(node, "end_pos", None)
+        if end is None:
+            end = start + len(str(getattr(node, "value", "")))
+        return self.span(start, end)
