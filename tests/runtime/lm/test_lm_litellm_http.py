@@ -166,3 +166,13 @@ def test_real_openai_key_is_never_sent_to_a_local_server(fake_server, monkeypatc
     make(fake_server).complete(MSGS)
     auth = fake_server.completion_requests()[0].headers.get("authorization", "")
     assert "sk-realuserkey" not in auth
+
+
+def test_slow_server_is_timeout_error():
+    from lmp.runtime.lm import LMTimeoutError
+
+    with FakeServer(latency=1.0) as server:
+        lm = make(server, timeout=0.2, num_retries=1)
+        with pytest.raises(LMTimeoutError, match="did not answer within 0.2 s"):
+            lm.complete(MSGS)
+        assert lm.stats["attempts"] == 2  # timeouts are retried
