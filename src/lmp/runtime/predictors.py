@@ -22,6 +22,7 @@ from lmp.ir.nodes import Field, Signature
 from lmp.ir.types import ANY, STR, DictType, LiteralType
 from lmp.runtime.adapters import ChatAdapter, JSONAdapter, get_adapter
 from lmp.runtime.adapters.base import repair_message
+from lmp.runtime.adapters.chat import COMPLETED
 from lmp.runtime.errors import AdapterParseError, LMOutputError, LmpRuntimeError
 from lmp.runtime.lm.base import LM, Message
 from lmp.runtime.values import Prediction, Record, to_plain
@@ -29,6 +30,9 @@ from lmp.runtime.values import Prediction, Record, to_plain
 REASONING = Field("reasoning", STR, "think step by step before answering", "out")
 # Options read by predictors themselves; any other option is a model parameter (temperature, ...).
 PREDICTOR_OPTIONS = {"tools", "max_iters", "N", "n", "reward", "threshold", "adapter"}
+# Without a cap a small model that never writes the end marker runs to its context limit (minutes
+# on CPU); a model declaration or predictor option can raise it.
+DEFAULT_MAX_TOKENS = 1024
 
 
 class Host(Protocol):
@@ -126,7 +130,11 @@ class PredictorRuntime:
         lm = self._host().lm_for(self.role)
         adapter = self.adapter
         messages = adapter.render(sig, inputs, demos, instructions)
-        params = {**self.lm_params, **adapter.request_params(sig, lm), **extra, "predictor": self.id}
+        params = {**self._defaults(lm), **self.lm_params, **adapter.request_params(sig, lm), **extra,
+                  "predictor": self.id}
+        if isinstance(adapter, ChatAdapter):
+            # Stop at the end marker: nothing useful comes after it and small models ramble on.
+            params.setdefault("stop", [COMPLETED])
         text = self._complete(lm, messages, params)
         try:
             return adapter.parse(sig, text)
@@ -144,7 +152,7 @@ class PredictorRuntime:
         if not isinstance(adapter, JSONAdapter):
             jad = JSONAdapter()
             jmessages = jad.render(sig, inputs, demos, instructions)
-            jparams = {**self.lm_params, **jad.request_params(sig, lm), **extra, "predictor": self.id,
+            jparams = {**self._defaults(lm), **self.lm_params, **jad.request_params(sig, lm), **extra, "predictor": self.id,
                        "tags": {"attempt": "json"}}
             text3 = self._complete(lm, jmessages, jparams)
             try:
@@ -155,6 +163,11 @@ class PredictorRuntime:
         expected = last.expected_type if last.field else first.expected_type
         raise LMOutputError(field_name, expected, last.raw_output,
                             f"{last.message} (after a repair attempt and the JSON adapter; first error: {first.message})")
+
+    @staticmethod
+    def _defaults(lm: LM) -> dict[str, Any]:
+        own = getattr(lm, "params", None) or {}
+        return {} if "max_tokens" in own else {"max_tokens": DEFAULT_MAX_TOKENS}
 
     @staticmethod
     def _complete(lm: LM, messages: list[Message], params: dict[str, Any]) -> str:
