@@ -20,7 +20,7 @@ from typing import Any
 
 from lmp.ir import nodes as ir
 from lmp.ir.types import INT, STR, OptionalType, RecordType, Type
-from lmp.runtime import settings
+from lmp.runtime import settings, trace
 from lmp.runtime.builtins import BUILTINS
 from lmp.runtime.errors import LMOutputError, LmpRuntimeError
 from lmp.runtime.lm.base import LM, LMError
@@ -412,7 +412,7 @@ class Interpreter:
                     continue
                 raise LmpRuntimeError(f"{self._where(span)}: `{pid}` needs the input `{f.name}` ({f.type.render()})")
             checked[f.name] = self._checked(inputs[f.name], f.type, f"input `{f.name}` of `{pid}`", span)
-        return pred(checked)
+        return trace.call(pred, checked)  # trace capture + state knn/ensemble (lmp.runtime.trace)
 
     def _bind_params(self, params: list[ir.Param], args: list[Any], kwargs: dict[str, Any], what: str,
                      span: Any) -> dict[str, Any]:
