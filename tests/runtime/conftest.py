@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+
 import pytest
 
 from lmp.runtime import settings
 from lmp.runtime.lm import FakeLM, History
+
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):

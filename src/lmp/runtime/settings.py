@@ -88,7 +88,8 @@ def context(**changes: Any) -> Iterator[Settings]:
 
 
 def history() -> History:
-    return current().history or _DEFAULT_HISTORY
+    h = current().history
+    return h if h is not None else _DEFAULT_HISTORY
 
 
 # ------------------------------------------------------------------ model resolution
@@ -147,7 +148,7 @@ def lm_for(program: Program | None, role: str | None) -> LM:
         return settings.lm
     model_id, params = model_for(program, role_name)
     cache = _cache_for(settings.cache)
-    hist = settings.history or _DEFAULT_HISTORY
+    hist = settings.history if settings.history is not None else _DEFAULT_HISTORY
     key = (model_id, repr(sorted(params.items())), id(cache), id(hist))
     with _lock:
         lm = _lms.get(key)
