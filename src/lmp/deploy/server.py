@@ -436,11 +436,30 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def make_uvicorn(app: Starlette, drain_timeout: float) -> Any:
+    import signal
+
     import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM after its graceful shutdown, so the process would die "by signal"
+        (exit -15) after draining; lmp exits 0 once every in-flight request got its answer."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):  # type: ignore[no-untyped-def]
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            sigs = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in sigs}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
 
     config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False,
                             timeout_graceful_shutdown=drain_timeout, timeout_keep_alive=5)
-    return uvicorn.Server(config)
+    return Server(config)
 
 
 def serve(server: LmpServer, host: str, port: int, *, drain_timeout: float | None = None,
