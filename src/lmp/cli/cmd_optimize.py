@@ -1,0 +1,110 @@
+"""`lmp optimize prog.lmp [Module] --train train.jsonl --metric M --optimizer NAME -o prog.state.json`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from lmp.cli.main import UsageError
+
+OPTIMIZERS = ["labeled", "bootstrap", "random-search", "knn", "copro", "mipro", "ensemble"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("optimize", help="tune the instructions and demos of every predictor against a metric",
+                       description="Optimize a module's predictors (instructions, demos) on a training set; "
+                       "prints progress per trial, resumes after a crash or Ctrl-C (rerun the same command), "
+                       "and ends with a before/after comparison on dev.")
+    p.add_argument("program", help="the .lmp file")
+    p.add_argument("module", nargs="?", help="module to optimize (default: the only module)")
+    p.add_argument("--train", required=True, metavar="TRAIN.jsonl")
+    p.add_argument("--dev", metavar="DEV.jsonl", help="selection and before/after set (default: the training set)")
+    p.add_argument("--metric", required=True, metavar="NAME", help="a built-in metric or one declared in the program")
+    p.add_argument("--optimizer", default="bootstrap", choices=OPTIMIZERS)
+    p.add_argument("--prompt-model", metavar="ROLE_OR_MODEL",
+                   help="model that proposes instructions (copro, mipro) or teaches (teacher=prompt_model)")
+    p.add_argument("--budget", type=int, metavar="CALLS", help="stop searching after this many uncached model calls")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="optimizer setting, e.g. --set max_bootstrapped_demos=8 --set auto=medium (JSON values)")
+    p.add_argument("--members", nargs="+", metavar="STATE.json", help="ensemble: the state files to combine")
+    p.add_argument("--concurrency", type=int, default=4, metavar="N")
+    p.add_argument("--model", action="append", default=[], metavar="ROLE=ID", help="model for a role")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+    p.add_argument("-o", "--output", metavar="STATE.json", help="state file (default: <prog>.state.json)")
+    p.set_defaults(func=run)
+
+
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from lmp.cli.cmd_eval import load_for
+    from lmp.optimize.data import load_dataset
+    from lmp.optimize.metrics import resolve_metric
+    from lmp.optimize.run import checkpoint_path, optimize
+
+    handle, module = load_for(args, default_state=False)
+    metric = resolve_metric(args.metric, handle)
+    mod = handle.program.modules[module]
+    train = load_dataset(args.train, mod, require_gold=metric.needs_gold)
+    dev = load_dataset(args.dev, mod, require_gold=metric.needs_gold) if args.dev else None
+    settings = parse_settings(args.settings)
+    if args.members:
+        if args.optimizer != "ensemble":
+            raise UsageError("--members is for --optimizer ensemble")
+        settings["members"] = [os.path.abspath(m) for m in args.members]
+    base = args.program[:-4] if args.program.endswith(".lmp") else args.program
+    output = args.output or base + ".state.json"
+    print(f"optimizing {module} with {args.optimizer} on {len(train)} train / "
+          f"{len(dev) if dev else str(len(train)) + ' (train)'} dev rows; metric {metric.name}"
+          + (f"; budget {args.budget} calls" if args.budget else ""), file=sys.stderr)
+    try:
+        res = optimize(handle, optimizer=args.optimizer, trainset=train, devset=dev, metric=metric, module=module,
+                       output=output, settings=settings, seed=args.seed, budget=args.budget,
+                       prompt_model=args.prompt_model, concurrency=args.concurrency, progress=None)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished work is kept in {checkpoint_path(output)}; rerun the same command to "
+              "continue", file=sys.stderr)
+        return 130
+    print_comparison(res, metric.name, output)
+    return 0
+
+
+def print_comparison(res: Any, metric: str, output: str) -> None:
+    s = res.state
+    print(f"\n{'':<12}{metric:>12}")
+    print(f"{'dev before':<12}{_f(res.before):>12}")
+    print(f"{'dev after':<12}{_f(res.after):>12}")
+    if res.before is not None and res.after is not None:
+        print(f"{'change':<12}{(res.after - res.before) * 100:>+11.1f}pt")
+    cost = s.cost
+    per_point = f" · {cost['calls_per_point']} calls per point gained" if cost.get("calls_per_point") else ""
+    print(f"\nLM calls: {res.calls} (+{res.cached_calls} cached, free) · tokens: {res.tokens} · "
+          f"cost: ${res.cost:.4f}{per_point}")
+    for pid, ps in sorted(s.predictors.items()):
+        aug = sum(1 for d in ps.demos if d.get("augmented"))
+        extra = f", knn pool {len(ps.knn['pool'])} (k={ps.knn['k']})" if ps.knn else ""
+        extra += f", ensemble of {len(ps.ensemble)}" if ps.ensemble else ""
+        instr = f", instructions: {ps.instructions!r}" if ps.instructions else ""
+        print(f"  {pid}: {len(ps.demos)} demos ({aug} bootstrapped){extra}{instr[:160]}")
+    if s.scores.get("dev_is_train"):
+        print("note: no --dev given; scores are on the training set (optimistic)")
+    print(f"state written to {output}")
+
+
+def _f(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"

@@ -1,0 +1,189 @@
+"""What every optimizer run shares: the call budget, the checkpoint, progress reporting, the seed,
+the prompt model and a memo of scored (candidate, example) pairs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from lmp.runtime import settings
+from lmp.runtime.errors import LmpRuntimeError
+from lmp.runtime.lm.base import LM
+
+
+class BudgetExhausted(LmpRuntimeError):  # noqa: N818 - reads better at the raise sites
+    """The `--budget` of model calls is spent; the optimizer keeps the best candidate so far."""
+
+    user_facing = True
+
+
+class Budget:
+    """Counts model calls that were not cache hits (cached calls are free), from the History."""
+
+    def __init__(self, limit: int | None = None, spent_before: int = 0) -> None:
+        self.limit = limit
+        self.history = settings.history()
+        self.start = len(self.history)
+        self.spent_before = spent_before
+
+    def records(self) -> list[Any]:
+        return self.history.records()[self.start:]
+
+    @property
+    def spent(self) -> int:
+        return self.spent_before + sum(1 for r in self.records() if not r.cached)
+
+    def totals(self) -> dict[str, Any]:
+        recs = self.records()
+        return {"calls": sum(1 for r in recs if not r.cached) + self.spent_before,
+                "cached_calls": sum(1 for r in recs if r.cached),
+                "tokens": sum(r.prompt_tokens + r.completion_tokens for r in recs),
+                "cost": round(sum(r.cost for r in recs), 6)}
+
+    def exhausted(self) -> bool:
+        return self.limit is not None and self.spent >= self.limit
+
+    def check(self) -> None:
+        if self.exhausted():
+            raise BudgetExhausted(f"the budget of {self.limit} model calls is spent")
+
+
+class Checkpoint:
+    """A JSON file of finished work (trials, bootstrap traces, evaluations) keyed by strings.
+
+    The header (optimizer, settings, program and data hashes) must match for a rerun to reuse it."""
+
+    def __init__(self, path: str | None, header: dict[str, Any]) -> None:
+        self.path = path
+        self.header = header
+        self.data: dict[str, Any] = {}
+        self.resumed = 0
+        self._dirty = 0
+        self._last_save = 0.0
+        if path and os.path.exists(path):
+            try:
+                saved = json.loads(Path(path).read_text(encoding="utf-8"))
+            except ValueError:
+                saved = {}
+            if saved.get("header") == header:
+                self.data = saved.get("data", {})
+                self.resumed = len(self.data)
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.data
+
+    def put(self, key: str, value: Any, flush: bool = True) -> None:
+        self.data[key] = value
+        self._dirty += 1
+        if flush:
+            self.save()
+
+    def save(self) -> None:
+        if not self.path or not self._dirty:
+            return
+        p = Path(self.path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(json.dumps({"header": self.header, "data": self.data}, ensure_ascii=False, default=str),
+                       encoding="utf-8")
+        os.replace(tmp, p)
+        self._dirty = 0
+        self._last_save = time.time()
+
+    def remove(self) -> None:
+        if self.path and os.path.exists(self.path):
+            os.remove(self.path)
+
+
+@dataclass
+class TrialReport:
+    trial: int
+    total: int | None
+    score: float | None
+    best: float | None
+    calls: int
+    note: str = ""
+    resumed: bool = False
+
+
+class Reporter:
+    """One line per trial on stderr (or a callback, for tests and editors)."""
+
+    def __init__(self, stream: TextIO | None = None, callback: Callable[[TrialReport], None] | None = None,
+                 quiet: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.callback = callback
+        self.quiet = quiet
+        self.trials: list[TrialReport] = []
+
+    def trial(self, report: TrialReport) -> None:
+        self.trials.append(report)
+        if self.callback is not None:
+            self.callback(report)
+        if self.quiet:
+            return
+        of = f"/{report.total}" if report.total else ""
+        score = "-" if report.score is None else f"{report.score:.3f}"
+        best = "-" if report.best is None else f"{report.best:.3f}"
+        tag = " (from checkpoint)" if report.resumed else ""
+        note = f" · {report.note}" if report.note else ""
+        self.stream.write(f"trial {report.trial}{of}: score {score} · best {best} · {report.calls} calls{note}{tag}\n")
+        self.stream.flush()
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+
+@dataclass
+class OptimizeContext:
+    budget: Budget = field(default_factory=Budget)
+    checkpoint: Checkpoint = field(default_factory=lambda: Checkpoint(None, {}))
+    reporter: Reporter = field(default_factory=lambda: Reporter(quiet=True))
+    seed: int = 0
+    concurrency: int = 4
+    prompt_model: str | None = None  # a role or a model id; None: the task model
+    progress: bool = False  # per-row progress bars inside evaluations
+    memo: dict[tuple[str, str], Any] = field(default_factory=dict)  # (candidate fp, example key) -> RowResult
+
+    def prompt_lm(self, program: Any) -> LM:
+        return resolve_lm(program, self.prompt_model)
+
+    def prompt_model_name(self, program: Any) -> str | None:
+        if self.prompt_model is None:
+            return None
+        return getattr(self.prompt_lm(program), "model", self.prompt_model)
+
+
+def resolve_lm(program: Any, role_or_model: str | None) -> LM:
+    """An LM for a role of the program (`judge`), or for a model id (`openai/gpt-4o`, `local`)."""
+    if role_or_model is None:
+        return settings.lm_for(program, None)
+    cur = settings.current()
+    if role_or_model in cur.lms or role_or_model in (getattr(program, "models", {}) or {}) \
+            or role_or_model in cur.overrides() or role_or_model == "default":
+        return settings.lm_for(program, role_or_model)
+    with settings.context(models={"lmp_prompt_model": role_or_model}):
+        return settings.lm_for(program, "lmp_prompt_model")
+
+
+def task_model_name(program: Any) -> str | None:
+    cur = settings.current()
+    if "default" in cur.lms:
+        return getattr(cur.lms["default"], "model", None)
+    if cur.lm is not None and "default" not in cur.overrides():
+        return getattr(cur.lm, "model", None)
+    try:
+        return settings.model_for(program, None)[0]
+    except Exception:  # noqa: BLE001 - only a label in the state file
+        return None
