@@ -63,7 +63,7 @@ def task_answer(messages: list[dict]) -> str:
     else:
         src = query.get("text", "")
     if "text" in query and "label" in query:  # the judge
-        return chat(correct=str(truth(query["text"]) == query["label"]).lower())
+        return chat(correct=str(truth(query["text"]) == query["label"].split("\n")[0]).lower())
     if "text" in query and "keywords" in system.split("Your output fields are:")[-1].split("Every exchange")[0]:
         return chat(keywords=" ".join(sorted(words(src))))
     if "polarity" in objective:
