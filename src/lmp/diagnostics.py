@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A source range. Lines and columns are 0-based (LSP style); offsets index the text."""
+class Span(NamedTuple):
+    """A source range. Lines and columns are 0-based (LSP style); offsets index the text.
+    A named tuple: thousands are made per parse, and tuples are the cheapest immutable record."""
 
     start: int
     end: int

@@ -563,6 +563,9 @@ class Lowering:
             guess = suggest(kind, ir.PREDICTOR_KINDS)
             self.error("E045", f"unknown predictor kind `{kind}`", ctor.func.span,
                        hint=f"did you mean `{guess}`?" if guess else "kinds: " + ", ".join(ir.PREDICTOR_KINDS))
+            # Keep the name declared (without a signature) so its calls do not cascade into E030.
+            if mod.predictor(pred.name) is None:
+                mod.predictors.append(pred)
             return None
         pred.kind = kind
         pred.options = ctor.kwargs

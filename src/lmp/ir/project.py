@@ -63,7 +63,7 @@ def load_program(
     program = loader.load(key, stack=())
     diagnostics = loader.diagnostics
     if check:
-        from lmp.check import check_program
+        from lmp.checker import check_program
 
         for prog in loader.files.values():
             diagnostics.extend(check_program(prog))
@@ -138,7 +138,9 @@ def _exists(path: str, reader: Reader) -> bool:
     try:
         reader(path)
         return True
-    except (OSError, SourceError):
+    except SourceError:  # there, but not text: loading it reports E002
+        return True
+    except OSError:
         return False
 
 

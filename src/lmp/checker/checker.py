@@ -218,7 +218,9 @@ class Checker:
         self.module = None
 
     def check_predictor(self, pred: ir.Predictor) -> None:
-        allowed = PREDICTOR_OPTIONS.get(pred.kind, {})
+        if pred.kind not in PREDICTOR_OPTIONS:
+            return  # an unknown kind was reported by lowering
+        allowed = PREDICTOR_OPTIONS[pred.kind]
         for opt in pred.options:
             if opt.name not in allowed:
                 guess = suggest(opt.name, list(allowed))

@@ -1,5 +1,5 @@
 """The checker: field-flow and type mistakes found before any model is called."""
 
-from lmp.check.checker import check_program
+from lmp.checker.checker import check_program
 
 __all__ = ["check_program"]
