@@ -90,7 +90,7 @@ class Bench:
                 raise TimeoutError(f"no diagnostics for {uri} v{version}")
             try:
                 await asyncio.wait_for(ev.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def open(self, path: Path, text: str) -> str:

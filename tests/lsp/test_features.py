@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
-
 from tests.lsp.conftest import PROGRAM, Session, position_of
 
 
@@ -291,7 +290,7 @@ async def test_code_lens_preview_and_output_schema(client: LanguageClient, tmp_p
         except Exception as exc:
             assert "not available" in str(exc)
             return
-        raise AssertionError("expected an error while the preview API is missing")
+        raise AssertionError("expected an error while the preview API is missing") from None
     res = await client.protocol.send_request_async("lmp/previewPrompt", {"uri": uri, "predictor": "Classify.classify"})
     res = _plain(res)
     assert res["predictor"] == "Classify.classify"

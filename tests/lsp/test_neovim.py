@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 import pytest
-
 from tests.lsp.conftest import PROGRAM
 
 NVIM = shutil.which("nvim")

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
 
-from lark import Tree
+from lark import Token, Tree
 
 from lmp.fmt.printer import Printer
 from lmp.ir.lower import string_value
