@@ -154,14 +154,28 @@ def export_mlflow(program: str, output: str, *, state: str | None = None, module
 
         reqs = [lmp_requirement or f"lmp=={__version__}", f"mlflow=={mlflow.__version__}",
                 f"pandas=={pandas.__version__}", *(extra_requirements or [])]
-        mlflow.pyfunc.save_model(
-            output,
-            python_model=ENTRY_FILE,
-            artifacts={"lmp": str(art)},
-            pip_requirements=reqs,
-            code_paths=list(code_paths or []) or None,
-            signature=signature_for(mod) if signature else None,
-            metadata={"lmp_version": __version__, "lmp_module": mod_name,
-                      "lmp_program": os.path.basename(main)},
-        )
+        import warnings
+
+        with warnings.catch_warnings():
+            # "An input example was not provided": an example would make MLflow run the model
+            # (call the LM) at export time.
+            warnings.filterwarnings("ignore", message=".*input example.*")
+            _save(mlflow, output, art, reqs, code_paths, signature_for(mod) if signature else None, cache, mod_name,
+                  __version__, main)
     return output
+
+
+def _save(mlflow: Any, output: str, art: Path, reqs: list[str], code_paths: list[str] | None, signature: Any,
+          cache: bool | str, mod_name: str, version: str, main: str) -> None:
+    mlflow.pyfunc.save_model(
+        output,
+        python_model=ENTRY_FILE,
+        artifacts={"lmp": str(art)},
+        pip_requirements=reqs,
+        code_paths=list(code_paths or []) or None,
+        signature=signature,
+        # Keys that `load_model(..., model_config=...)` (or MLFLOW_PYFUNC_INFERENCE_CONFIG) may
+        # override at load time; MLflow ignores keys that were not saved.
+        model_config={"models": {}, "cache": cache, "module": mod_name},
+        metadata={"lmp_version": version, "lmp_module": mod_name, "lmp_program": os.path.basename(main)},
+    )

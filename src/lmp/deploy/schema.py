@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from lmp.ir.nodes import Module, Program
 from lmp.ir.types import (
-    AnyType,
     DictType,
     ListType,
     LiteralType,
