@@ -9,7 +9,7 @@ from threading import Lock
 
 from lark import Token, Tree
 
-from lmp.fmt.printer import Printer
+from lmp.fmt.printer import Printer, paren_is_redundant
 from lmp.ir.lower import string_value
 from lmp.syntax.parser import parse
 
@@ -34,7 +34,8 @@ def cst_dump(node: Tree | Token) -> object:
     """The syntax tree without positions, layout or quoting: strings compare by value, and
     punctuation the grammar drops (parentheses, commas, `=` vs `:` in arguments) is absent."""
     if isinstance(node, Tree):
-        if node.data == "binary" and len(node.children) == 1:  # `(x)` is `x`
+        if (node.data == "binary" and len(node.children) == 1) or (
+                node.data == "paren" and paren_is_redundant(node)):  # `(x)` is `x`
             return cst_dump(node.children[0])
         return (node.data, tuple(cst_dump(c) for c in node.children))
     if node.type in ("STRING", "DOCSTRING"):
@@ -43,7 +44,8 @@ def cst_dump(node: Tree | Token) -> object:
 
 
 def _unwrap(node: object) -> object:
-    while isinstance(node, Tree) and node.data == "binary" and len(node.children) == 1:
+    while isinstance(node, Tree) and ((node.data == "binary" and len(node.children) == 1) or (
+            node.data == "paren" and paren_is_redundant(node))):
         node = node.children[0]
     return node
 

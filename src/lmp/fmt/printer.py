@@ -95,6 +95,14 @@ _LEVEL = {
 _SUM_OPS = {"+", "-"}
 
 
+def paren_is_redundant(t: Tree) -> bool:
+    """`(x)`, `(f(y))`, `(-x)`: parentheses around one operand group nothing."""
+    inner = t.children[0]
+    while isinstance(inner, Tree) and inner.data == "binary" and len(inner.children) == 1:
+        inner = inner.children[0]
+    return not isinstance(inner, Tree) or inner.data not in ("binary", "not_op")
+
+
 def _level(t: Tree) -> int:
     while t.data == "binary" and len(t.children) == 1:  # the grammar wraps every expression
         t = t.children[0]
@@ -597,6 +605,10 @@ class Printer:
                 if k + 1 < len(c):
                     out += " "
             return out
+        if kind == "paren":  # grouping as written: `(not a) + b` differs from `not a + b`
+            if paren_is_redundant(t):
+                return self.expr(c[0], ind, used, 0)
+            return "(" + self.expr(c[0], ind, used + 1, 0) + ")"
         if kind == "not_op":
             return "not " + self.expr(c[-1], ind, used + 4, 3)
         if kind == "neg":

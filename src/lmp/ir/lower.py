@@ -719,6 +719,8 @@ class Lowering:
             return ir.Call(self.expr(c[0]), args, kwargs, span=span)
         if kind == "binary":
             return self._binary(c)
+        if kind == "paren":
+            return self.expr(c[0])
         if kind == "not_op":
             return ir.Not(self.expr(c[-1]), span=span)
         if kind == "neg":

@@ -3,7 +3,7 @@ sees a text whose insignificant newlines were rewritten (see lmp.syntax.newlines
 
 from __future__ import annotations
 
-import bisect
+from bisect import bisect_right
 import re
 
 from lark import Tree
@@ -21,8 +21,8 @@ class Positions:
 
     def span(self, start: int, end: int) -> Span:
         starts = self.starts
-        line = bisect.bisect_right(starts, start) - 1
-        end_line = line if end == start else bisect.bisect_right(starts, end) - 1
+        line = bisect_right(starts, start) - 1
+        end_line = line if end == start else bisect_right(starts, end) - 1
         return Span(start, end, line, start - starts[line], end_line, end - starts[end_line])
 
     def span_at(self, offset: int, length: int = 1) -> Span:
@@ -36,16 +36,20 @@ class Positions:
         return start, end
 
     def of(self, node: object) -> Span:
-        """The span of a Lark tree or token."""
+        """The span of a Lark tree or token (a hot path: thousands of calls per file)."""
         if isinstance(node, Tree):
-            meta = node.meta
-            if getattr(meta, "empty", True):
+            meta = node._meta  # the `meta` property would allocate an empty Meta
+            if meta is None or meta.empty:
                 return NO_SPAN
-            return self.span(meta.start_pos, meta.end_pos)
-        start = getattr(node, "start_pos", None)
-        if start is None:
-            return NO_SPAN
-        end = getattr(node, "end_pos", None)
-        if end is None:
-            end = start + len(str(getattr(node, "value", "")))
-        return self.span(start, end)
+            start, end = meta.start_pos, meta.end_pos
+        else:
+            start = getattr(node, "start_pos", None)
+            if start is None:
+                return NO_SPAN
+            end = node.end_pos  # type: ignore[attr-defined]
+            if end is None:
+                end = start + len(str(getattr(node, "value", "")))
+        starts = self.starts
+        line = bisect_right(starts, start) - 1
+        end_line = line if end == start else bisect_right(starts, end) - 1
+        return Span(start, end, line, start - starts[line], end_line, end - starts[end_line])
