@@ -81,7 +81,8 @@ def test_sigterm_drains_in_flight_request(classify_path):
         time.sleep(0.1)
         logs = [json.loads(x) for x in lines if x.startswith("{")]
         events = [r["event"] for r in logs]
-        assert events.index("request") < events.index("shutdown"), events
+        assert events.index("draining") < events.index("request") < events.index("shutdown"), events
+        assert next(r for r in logs if r["event"] == "draining")["in_flight"] == 1
         req = next(r for r in logs if r["event"] == "request")
         assert req["status"] == 200 and req["model_calls"] == 1
         assert req["prompt_tokens"] > 0 and req["completion_tokens"] > 0

@@ -438,7 +438,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_uvicorn(app: Starlette, drain_timeout: float) -> Any:
+def make_uvicorn(app: Starlette, drain_timeout: float, on_signal: Callable[[], None] | None = None) -> Any:
     import signal
 
     import uvicorn
@@ -446,6 +446,11 @@ def make_uvicorn(app: Starlette, drain_timeout: float) -> Any:
     class Server(uvicorn.Server):
         """uvicorn re-raises SIGTERM after its graceful shutdown, so the process would die "by signal"
         (exit -15) after draining; lmp exits 0 once every in-flight request got its answer."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if on_signal is not None and not self.should_exit:
+                on_signal()
+            super().handle_exit(sig, frame)
 
         @contextlib.contextmanager
         def capture_signals(self):  # type: ignore[no-untyped-def]
@@ -475,7 +480,12 @@ def serve(server: LmpServer, host: str, port: int, *, drain_timeout: float | Non
         on_listen(url)
     server.log("listening", url=url)
     drain = drain_timeout if drain_timeout is not None else server.options.timeout + 5
-    uv = make_uvicorn(build_app(server), drain)
+
+    def draining() -> None:
+        server.draining = True
+        server.log("draining", in_flight=server.in_flight, drain_timeout_s=drain)
+
+    uv = make_uvicorn(build_app(server), drain, on_signal=draining)
     uv.run(sockets=[sock])
     return 0
 
