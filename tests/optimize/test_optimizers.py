@@ -6,7 +6,7 @@ import json
 
 import pytest
 import toy
-from helpers import setup
+from opt_helpers import setup
 
 import lmp
 from lmp.optimize.context import OptimizeContext, Reporter

@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 import toy
-from helpers import setup
+from opt_helpers import setup
 
 import lmp
 from lmp.cli.main import main
@@ -69,6 +69,10 @@ def test_state_file_schema_hashes_and_no_secrets(tmp_path, models):
     data = json.loads(text)
     assert validate(data) == []
     assert list(data) == sorted(data)  # sorted keys: diffable
+    assert "api_key" not in data["optimizer"]["settings"]
+    state.cost = {"tokens": 5, "calls": 1}
+    state.save(path)
+    assert json.loads(path.read_text())["cost"]["tokens"] == 5  # "tokens" is not a secret
     ps = data["predictors"]["Classify.classify"]
     assert ps["signature_hash"].startswith("sha256:") and len(ps["demos"]) == 2
     assert data["program"]["hash"].startswith("sha256:")

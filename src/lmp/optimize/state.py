@@ -24,7 +24,8 @@ from lmp.runtime.state import StateWarning, signature_hash
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("state.schema.json")
-_SECRET_KEY_PARTS = ("api_key", "apikey", "secret", "password", "token", "authorization", "credential")
+_SECRET_KEY_PARTS = ("api_key", "apikey", "secret", "password", "token", "authorization", "credential",
+                     "credentials", "headers", "extra_headers")
 
 
 class StateError(LmpRuntimeError):
@@ -159,7 +160,8 @@ def predictor_hashes(program: Program) -> dict[str, str]:
 
 def _secret_key(name: str) -> bool:
     n = name.lower().replace("-", "_")
-    return any(part in n for part in _SECRET_KEY_PARTS) or n.endswith("_key") or n == "key"
+    return n in _SECRET_KEY_PARTS or n == "key" or n.startswith("api_key") \
+        or n.endswith(("_key", "_token", "_secret", "_password", "_credentials", "apikey"))
 
 
 def scrub_secrets(obj: Any, *, in_values: bool = False) -> Any:
