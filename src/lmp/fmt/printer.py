@@ -612,7 +612,10 @@ class Printer:
         if kind == "not_op":
             return "not " + self.expr(c[-1], ind, used + 4, 3)
         if kind == "neg":
-            return "-" + self.expr(c[-1], ind, used + 1, 7)
+            inner = c[-1]
+            if isinstance(inner, Tree) and inner.data in ("not_op", "neg"):  # `-not a`: no parens to add
+                return "-" + self._expr(inner, ind, used + 1)
+            return "-" + self.expr(inner, ind, used + 1, 7)
         if kind == "kwarg":
             return self.kwarg(t, ind, used)
         raise ValueError(f"unknown expression {kind}")

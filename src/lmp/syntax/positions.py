@@ -3,8 +3,8 @@ sees a text whose insignificant newlines were rewritten (see lmp.syntax.newlines
 
 from __future__ import annotations
 
-from bisect import bisect_right
 import re
+from bisect import bisect_right
 
 from lark import Tree
 
