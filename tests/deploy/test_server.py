@@ -110,6 +110,7 @@ def test_garbage_model_output_is_502_with_clear_body(serve, classify_path):
     assert "could not be parsed" in data["message"] and data["request_id"]
     (entry,) = srv.logs("request")
     assert entry["status"] == 502 and entry["model_calls"] == 3  # answer, repair, JSON adapter
+    assert "lorem" not in entry["message"]  # the model's answer is content: not logged
     # The server is still serving.
     assert httpx.get(srv.url + "/healthz").json() == {"status": "ok"}
 

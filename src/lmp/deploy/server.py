@@ -177,9 +177,9 @@ class LmpServer:
         self.options = options or ServeOptions()
         self.log = log or JsonLog()
         self.history = history or MeteringHistory(self.options.history_path, max_records=1000)
-        # The settings every run sees: the server's history (for metering) and cache choice.
-        self.settings = rt_settings._merge(rt_settings.current(), {"history": self.history,
-                                                                    "cache": self.options.cache})
+        # Settings every run sees on top of the process-wide ones: the server's history (for
+        # metering) and the cache choice.
+        self.run_settings = {"history": self.history, "cache": self.options.cache}
         self.modules = {m.name: m for m in served_modules(handle.program)}
         self.requests = {n: request_model(m) for n, m in self.modules.items()}
         self.responses = {n: response_model(m) for n, m in self.modules.items()}
@@ -205,7 +205,7 @@ class LmpServer:
                 if self.warmup is not None:
                     self.warmup()
                 else:
-                    warm_models(self.handle, self.settings)
+                    warm_models(self.handle, self.run_settings)
             except Exception as exc:  # noqa: BLE001 - reported by /readyz and the log
                 self.not_ready_reason = f"model warm-up failed: {exc}"
                 self.log("not_ready", level="error", reason=self.not_ready_reason)
@@ -233,7 +233,7 @@ class LmpServer:
 
     def _run_sync(self, module: str, inputs: dict[str, Any], usage: Usage) -> dict[str, Any]:
         _usage.set(usage)
-        with rt_settings.context(**{k: getattr(self.settings, k) for k in ("history", "cache")}):
+        with rt_settings.context(**self.run_settings):
             return self.handle.interpreter.run(module, inputs).model_dump()
 
     async def run_module(self, module: str, inputs: dict[str, Any], usage: Usage) -> dict[str, Any]:
@@ -261,9 +261,9 @@ def _version() -> str:
     return __version__
 
 
-def warm_models(handle: ProgramHandle, settings: Any) -> None:
+def warm_models(handle: ProgramHandle, run_settings: dict[str, Any]) -> None:
     """Start the embedded local model's server if a role resolves to it (and no LMP_LOCAL_URL)."""
-    with rt_settings.context(**{k: getattr(settings, k) for k in ("history", "cache")}):
+    with rt_settings.context(**run_settings):
         ids = _model_ids(handle)
     if any(m in ("local", "local-text") for m in ids.values()) and not os.environ.get("LMP_LOCAL_URL"):
         from lmp.runtime.lm.local import shared_server
@@ -337,7 +337,12 @@ def build_app(server: LmpServer) -> Starlette:
                                   "in_flight": server.in_flight, **usage.as_log()}
         if error is not None:
             fields["error"] = error.kind
-            fields["message"] = error.message[:500]
+            if error.kind == "bad_model_output":
+                # The parse message quotes the model's answer: content, not for the log.
+                fields["message"] = (f"unparsable model output for field {error.extra.get('field')} "
+                                     f"({error.extra.get('expected_type')})")
+            else:
+                fields["message"] = error.message[:500]
         log("request", level="info" if status < 500 else "warning", **fields)
         return response
 
