@@ -1,0 +1,87 @@
+"""Cold start: `lmp --help`, `lmp check FILE`, `python -c "import lmp"` vs `python -c "import dspy"`.
+
+Each command is a fresh process. With hyperfine installed (`apt-get install hyperfine`) it does the
+timing (3 warm-up runs, then --runs); otherwise the script times repeated subprocesses itself.
+Reported: mean and min wall time in ms.
+
+    python bench/cold_start.py [--runs 10]
+
+Target (issue 8): `lmp --help` well under `python -c "import dspy"`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import ROOT, has_dspy, write_result  # noqa: E402
+
+
+def commands() -> list[tuple[str, list[str]]]:
+    py = sys.executable
+    lmp = [py, "-m", "lmp.cli.main"] if not shutil.which("lmp") else [shutil.which("lmp")]
+    example = os.path.join(ROOT, "examples", "classify", "classify.lmp")
+    cmds = [("lmp --help", [*lmp, "--help"]),
+            ("lmp check classify.lmp", [*lmp, "check", example]),
+            ('python -c "import lmp"', [py, "-c", "import lmp"])]
+    if has_dspy():
+        cmds.append(('python -c "import dspy"', [py, "-c", "import dspy"]))
+    return cmds
+
+
+def with_hyperfine(cmds, runs: int) -> dict[str, dict]:
+    import shlex
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "hf.json")
+        args = ["hyperfine", "-N", "--warmup", "3", "--runs", str(runs), "--export-json", out, "--style", "none"]
+        args += [shlex.join(c) for _, c in cmds]
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+        with open(out, encoding="utf-8") as fh:
+            data = json.load(fh)["results"]
+    return {name: {"mean_ms": r["mean"] * 1e3, "min_ms": r["min"] * 1e3, "stddev_ms": (r["stddev"] or 0) * 1e3}
+            for (name, _), r in zip(cmds, data, strict=True)}
+
+
+def by_hand(cmds, runs: int) -> dict[str, dict]:
+    res = {}
+    for name, cmd in cmds:
+        for _ in range(3):
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            times.append(time.perf_counter() - t0)
+        res[name] = {"mean_ms": statistics.mean(times) * 1e3, "min_ms": min(times) * 1e3,
+                     "stddev_ms": statistics.pstdev(times) * 1e3}
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--no-hyperfine", action="store_true")
+    args = ap.parse_args()
+    cmds = commands()
+    tool = "hyperfine" if shutil.which("hyperfine") and not args.no_hyperfine else "subprocess"
+    res = with_hyperfine(cmds, args.runs) if tool == "hyperfine" else by_hand(cmds, args.runs)
+    rows = [{"command": name, **res[name]} for name, _ in cmds]
+    for r in rows:
+        print(f"{r['command']:28s} mean {r['mean_ms']:7.0f} ms   min {r['min_ms']:7.0f} ms")
+    path = write_result("cold_start", {"tool": tool, "runs": args.runs, "rows": rows,
+                                       "target": "lmp --help well under import dspy"})
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
