@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
+
 from tests.lsp.conftest import PROGRAM, Session, position_of
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+
 from tests.lsp.conftest import PROGRAM
 
 NVIM = shutil.which("nvim")

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
+
 from tests.lsp.conftest import PROGRAM, Session, end_of
 
 FRAGMENTS = ["{", "}", "(", ")", "[", "]", '"', '"""', "\n", " ", ":", ",", ".", "->", "|", "==", "#",
@@ -31,6 +32,7 @@ async def _fuzz(edits, tmp_path):
     import sys
 
     from pygls.lsp.client import LanguageClient as Client
+
     from tests.lsp.conftest import SERVER
 
     client = Client("fuzz", "1")

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from lmp.runtime import settings  # noqa: E402
+from lmp.runtime import settings
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +24,7 @@ def isolated(tmp_path, monkeypatch):
 @pytest.fixture
 def models():
     """Installs the toy task model (all roles) and the prompt model (role `prompt`); returns both."""
-    import toy
+    from tests.optimize import toy
 
     task = toy.task_lm()
     prompt = toy.prompt_lm(task.history)

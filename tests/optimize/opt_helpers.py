@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import toy
-
 import lmp
 from lmp.optimize.data import load_dataset
 from lmp.optimize.metrics import resolve_metric
+from tests.optimize import toy
 
 
 def setup(tmp_path: Path, program: str = "toy.lmp", module: str = "Classify", n_train: int = 16, n_dev: int = 16):

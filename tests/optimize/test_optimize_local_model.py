@@ -10,7 +10,8 @@ import importlib.util
 import json
 
 import pytest
-from toy import FIXTURES
+
+from tests.optimize.toy import FIXTURES
 
 pytestmark = pytest.mark.local_model
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import toy
-from opt_helpers import setup
 
 import lmp
 from lmp.optimize.context import OptimizeContext, Reporter
@@ -15,6 +13,8 @@ from lmp.optimize.optimizers import get_optimizer
 from lmp.optimize.run import checkpoint_path, optimize
 from lmp.optimize.runner import Runner
 from lmp.optimize.state import load_state, validate
+from tests.optimize import toy
+from tests.optimize.opt_helpers import setup
 
 
 @pytest.mark.parametrize("name", ["labeled", "bootstrap", "random-search", "knn", "copro", "mipro", "ensemble"])

@@ -7,8 +7,6 @@ import shutil
 import warnings
 
 import pytest
-import toy
-from opt_helpers import setup
 
 import lmp
 from lmp.cli.main import main
@@ -20,6 +18,8 @@ from lmp.optimize.optimizers import get_optimizer
 from lmp.optimize.runner import Runner
 from lmp.optimize.state import StateError, load_state, validate
 from lmp.runtime.state import StateWarning
+from tests.optimize import toy
+from tests.optimize.opt_helpers import setup
 
 
 def test_builtin_metrics():

@@ -5,7 +5,6 @@ import shutil
 import threading
 
 import pytest
-from rt_helpers import FIXTURES, chat
 
 import lmp
 from lmp.cli.main import main
@@ -13,6 +12,7 @@ from lmp.runtime import settings
 from lmp.runtime.batch import completed, run_batch
 from lmp.runtime.errors import LmpRuntimeError
 from lmp.runtime.lm import FakeLM, History
+from tests.runtime.rt_helpers import FIXTURES, chat
 
 CLASSIFY_ANSWER = chat(category="Wars and Conflicts", confidence=0.9)
 

@@ -5,11 +5,11 @@ import sys
 import threading
 
 import pytest
-from rt_helpers import chat, load
 
 from lmp.runtime.errors import LmpRuntimeError
 from lmp.runtime.interpreter import Interpreter
 from lmp.runtime.values import Prediction
+from tests.runtime.rt_helpers import chat, load
 
 
 @pytest.fixture

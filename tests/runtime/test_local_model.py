@@ -7,10 +7,10 @@ retrieval flow), not the model's accuracy.
 from __future__ import annotations
 
 import pytest
-from rt_helpers import FIXTURES
 
 import lmp
 from lmp.runtime.lm.local import INSTALL_HINT, find_local_model
+from tests.runtime.rt_helpers import FIXTURES
 
 pytestmark = [
     pytest.mark.local_model,

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from rt_helpers import chat, load
 
 from lmp.ir.nodes import Field, Signature
 from lmp.ir.types import FLOAT, STR, LiteralType
@@ -9,6 +8,7 @@ from lmp.runtime.errors import LMOutputError
 from lmp.runtime.interpreter import Interpreter
 from lmp.runtime.predictors import PredictorRuntime, majority
 from lmp.runtime.values import Prediction
+from tests.runtime.rt_helpers import chat, load
 
 SIG = Signature("Judge", [Field("text", STR)], [Field("label", LiteralType(("yes", "no")), None, "out"),
                                                  Field("p", FLOAT, None, "out")], "Judge it.")

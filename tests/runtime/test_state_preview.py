@@ -5,7 +5,6 @@ import shutil
 import warnings
 
 import pytest
-from rt_helpers import FIXTURES, load
 
 from lmp.ir.nodes import Field, Signature
 from lmp.ir.types import INT, STR, LiteralType
@@ -13,6 +12,7 @@ from lmp.runtime.errors import LmpRuntimeError
 from lmp.runtime.interpreter import Interpreter
 from lmp.runtime.preview import output_schema, render_preview
 from lmp.runtime.state import StateWarning, read_state, signature_hash
+from tests.runtime.rt_helpers import FIXTURES, load
 
 
 def test_signature_hash_covers_names_types_roles_not_instructions():
@@ -81,7 +81,7 @@ def test_preview_placeholders_and_inputs():
 
 
 def test_preview_is_the_runtime_render(fake):
-    from rt_helpers import chat
+    from tests.runtime.rt_helpers import chat
 
     prog = load("classify.lmp")
     lm = fake([chat(category="Economic Events", confidence=0.5)])
