@@ -1,0 +1,30 @@
+"""Helpers for the example tests (imported by name: tests/examples has no __init__.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def run_json(lmp, *args: str) -> dict:
+    proc = lmp("run", *args, "--json")
+    return json.loads(proc.stdout)
+
+
+def state(path: Path) -> dict:
+    """A state file, validated against the published schema."""
+    from lmp.optimize.state import validate
+
+    data = json.loads(path.read_text())
+    assert validate(data) == [], f"{path} does not validate"
+    return data
+
+
+def literal_members(program: Path, type_name: str) -> set[str]:
+    import lmp
+
+    prog = lmp.load(program)
+    return set(prog.program.types[type_name].type.members)

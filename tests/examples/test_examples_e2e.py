@@ -1,0 +1,117 @@
+"""Every example in examples/ end to end on the embedded local model, as a user runs it.
+
+What is asserted is what a user checks: exit code 0, typed outputs of the right shape and labels,
+state files that validate and hold demos for the right predictors. Not the model's accuracy (a 135M
+model). Inputs are few and short so the whole file stays within a few minutes on 2 busy cores.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ex_helpers import EXAMPLES, literal_members, run_json, state
+
+pytestmark = pytest.mark.local_model
+
+
+def test_every_example_checks_clean(lmp):
+    proc = lmp("check", "examples/")
+    assert "0 error(s), 0 warning(s)" in proc.stdout, proc.stdout
+
+
+# 1. classify: mipro with a separate prompt-model role; the shipped state makes the tiny model answer
+
+
+def test_classify_state_is_a_real_mipro_run():
+    data = state(EXAMPLES / "classify" / "classify.state.json")
+    assert data["optimizer"]["name"] == "mipro"
+    assert data["optimizer"]["prompt_model"]  # the `prompt` role proposed the instructions
+    assert data["predictors"]["Classify.classify"]["demos"]
+    assert data["scores"]["metric"] == "exact_match:category"
+
+
+def test_classify_readme_command_prints_a_category(lmp):
+    labels = literal_members(EXAMPLES / "classify" / "classify.lmp", "Category")
+    proc = lmp("run", "examples/classify/classify.lmp", "-i", "event=The Apollo 11 crew lands on the Moon.")
+    assert any(label in proc.stdout for label in labels), proc.stdout
+    out = run_json(lmp, "examples/classify/classify.lmp", "-i",
+                   "event=Alexander Fleming discovers penicillin in 1928.")
+    assert out["category"] in labels
+    assert isinstance(out["confidence"], float)
+
+
+# 2. multihop: bootstrap gives demos to the intermediate query generator too
+
+
+def test_multihop_state_has_demos_for_both_predictors():
+    data = state(EXAMPLES / "multihop" / "multihop.state.json")
+    assert data["optimizer"]["name"] == "bootstrap"
+    for pid in ("MultiHopQA.gen_query", "MultiHopQA.answer"):
+        assert data["predictors"][pid]["demos"], f"no demos for {pid}"
+    gen = data["predictors"]["MultiHopQA.gen_query"]["demos"][0]
+    assert set(gen["inputs"]) == {"context", "question"} and "query" in gen["outputs"]
+
+
+def test_multihop_answers_a_question(lmp):
+    out = run_json(lmp, "examples/multihop/multihop.lmp", "-i",
+                   "question=In which city was the composer of The Magic Flute born?", "-i", "hops=1")
+    assert isinstance(out["answer"], str) and out["answer"].strip()
+
+
+# 3. tool_agent: a typed tool choice, a branch on it, RAG; and a ReAct agent with Python tools
+
+
+def test_tool_retriever_branches_on_a_typed_choice(lmp):
+    tools = literal_members(EXAMPLES / "tool_agent" / "tool_agent.lmp", "Tool")
+    for question in ("When is payday?", "Write me a poem about the sea."):
+        out = run_json(lmp, "examples/tool_agent/tool_agent.lmp", "ToolRetriever", "-i", f"question={question}")
+        assert out["tool"] in tools
+        assert isinstance(out["answer"], str) and out["answer"]
+        if out["tool"] == "irrelevant_content":
+            assert out["answer"] == "Ask something else."
+
+
+def test_react_agent_uses_python_tools(lmp):
+    proc = lmp("run", "examples/tool_agent/tool_agent.lmp", "PayrollAgent", "--json", "--trace",
+               "-i", "question=What is the overtime pay for 3 hours at 20 dollars an hour?")
+    out = json.loads(proc.stdout)
+    assert isinstance(out["answer"], str)
+    assert isinstance(out.get("trajectory", []), list)
+
+
+# 4. judge: an LM-as-judge metric on its own model role, for eval and optimize
+
+
+def test_judge_metric_for_eval(lmp):
+    proc = lmp("eval", "examples/judge/judge.lmp", "--dev", "examples/judge/dev.jsonl", "--metric", "summary_ok",
+               "--limit", "1", "--json", "--concurrency", "1")
+    summary = json.loads(proc.stdout)
+    assert 0.0 <= summary["score"] <= 1.0
+
+
+def test_judge_state_from_optimize():
+    data = state(EXAMPLES / "judge" / "judge.state.json")
+    assert data["scores"]["metric"] == "summary_ok"
+    assert data["predictors"]["SummarizeReview.summarize"]["demos"]
+    assert not any(pid.startswith("summary_ok") for pid in data["predictors"])  # the judge is not optimized
+
+
+def test_judge_summarizes(lmp):
+    out = run_json(lmp, "examples/judge/judge.lmp", "-i",
+                   "review=The kettle boils fast and is quiet, but the lid is stiff.")
+    assert isinstance(out["summary"], str) and out["summary"].strip()
+
+
+# 5. ensemble: optimized members combined by majority vote
+
+
+def test_ensemble_votes_with_its_members(lmp):
+    data = state(EXAMPLES / "ensemble" / "ensemble.state.json")
+    assert data["optimizer"]["name"] == "ensemble"
+    members = data["predictors"]["EventVote.classify"].get("ensemble") or []
+    assert len(members) == 3 and all(m["demos"] for m in members)
+    labels = literal_members(EXAMPLES / "classify" / "classify.lmp", "Category")
+    out = run_json(lmp, "examples/ensemble/ensemble.lmp", "EventVote", "-i",
+                   "event=The first modern Olympic Games open in Athens in 1896.")
+    assert out["category"] in labels
