@@ -133,12 +133,12 @@ def test_provider_errors_map_to_502_504(serve, classify_path, error, status, kin
 
 
 def test_request_timeout_is_504_and_slot_held_until_the_run_ends(serve, classify_path):
-    srv = serve(classify_path, slow(CLASSIFY_ANSWER, 0.6), timeout=0.2, concurrency=1)
+    srv = serve(classify_path, slow(CLASSIFY_ANSWER, 1.2), timeout=0.2, concurrency=1)
     t0 = time.perf_counter()
     r = httpx.post(srv.url + "/modules/Classify", json={"event": "Battle"})
     assert r.status_code == 504, r.text
     assert r.json()["error"] == "timeout" and "0.2 s" in r.json()["message"]
-    assert time.perf_counter() - t0 < 0.55
+    assert time.perf_counter() - t0 < 1.0
     # The run is still going in its worker: the one slot is busy, so the next request is refused.
     r2 = httpx.post(srv.url + "/modules/Classify", json={"event": "Battle"})
     assert r2.status_code == 503
@@ -147,7 +147,7 @@ def test_request_timeout_is_504_and_slot_held_until_the_run_ends(serve, classify
 
 
 def test_saturation_is_503_with_retry_after(serve, classify_path):
-    srv = serve(classify_path, slow(CLASSIFY_ANSWER, 0.5), concurrency=2, timeout=10)
+    srv = serve(classify_path, slow(CLASSIFY_ANSWER, 1.0), concurrency=2, timeout=10)
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         futures = [pool.submit(httpx.post, srv.url + "/modules/Classify", json={"event": f"e{i}"}, timeout=10)
                    for i in range(6)]
