@@ -42,12 +42,12 @@ def pct(values: list[float], p: float) -> float:
     return s[k]
 
 
-def start_server(fake_url: str, concurrency: int) -> tuple[subprocess.Popen, str, list[str]]:
+def start_server(fake_url: str, concurrency: int, model: str = "openai/fake-model") -> tuple[subprocess.Popen, str, list[str]]:
     env = {**os.environ, "LMP_API_BASE_DEFAULT": fake_url, "OPENAI_API_KEY": "sk-bench"}
     env.pop("LMP_MODEL_DEFAULT", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "lmp", "serve", PROGRAM, "--port", "0", "--no-cache", "--model",
-         "default=openai/fake-model", "--concurrency", str(concurrency), "--timeout", "30"],
+         f"default={model}", "--concurrency", str(concurrency), "--timeout", "30"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     lines: list[str] = []
     assert proc.stderr is not None
@@ -103,6 +103,8 @@ def main() -> int:
     ap.add_argument("--latency", type=float, default=0.1, help="fake model latency in seconds (default 0.1)")
     ap.add_argument("--duration", type=float, default=8.0, help="seconds per concurrency level (default 8)")
     ap.add_argument("--nagle", action="store_true", help="leave Nagle's algorithm on for the fake model server")
+    ap.add_argument("--inprocess-fake", action="store_true",
+                    help="use lmp's in-process `fake:` model (no HTTP, no litellm, no latency): the server's own ceiling")
     ap.add_argument("--levels", default="1,8,32", help="client concurrency levels (default 1,8,32)")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
@@ -114,7 +116,8 @@ def main() -> int:
             # algorithm and delayed ACKs each model call would take ~40 ms more than --latency.
             # Accepted sockets inherit TCP_NODELAY from the listening socket on Linux.
             fake._server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
-        proc, url, lines = start_server(fake.url, concurrency=max(levels) * 2)
+        model = "fake:" + ANSWER if args.inprocess_fake else "openai/fake-model"
+        proc, url, lines = start_server(fake.url, concurrency=max(levels) * 2, model=model)
         try:
             asyncio.run(drive(url, 2, 1.0))  # warm-up: imports, litellm, connection pools
             for c in levels:
@@ -139,18 +142,27 @@ def main() -> int:
             proc.wait(30)
 
     floor_ms = args.latency * 1000
-    print(f"lmp serve, loopback fake model with {floor_ms:.0f} ms latency, {args.duration:g} s per level, "
-          f"{os.cpu_count()} CPUs")
+    if args.inprocess_fake:
+        floor_ms = 0.0
+        for r in rows:
+            r["floor_rps"] = float("inf")
+        print(f"lmp serve, in-process `fake:` model (no model latency, no litellm), {args.duration:g} s per level, "
+              f"{os.cpu_count()} CPUs")
+    else:
+        print(f"lmp serve, loopback fake model with {floor_ms:.0f} ms latency, {args.duration:g} s per level, "
+              f"{os.cpu_count()} CPUs")
     head = (f"{'conc':>4} {'reqs':>6} {'err':>4} {'req/s':>8} {'floor req/s':>11} {'%floor':>6} {'p50 ms':>7} "
             f"{'p95 ms':>7} {'model p50':>9} {'lmp ovh p50':>11} {'lmp ovh p95':>11}")
     print(head)
     print("-" * len(head))
     for r in rows:
+        pct_floor = f"{100 * r['rps'] / r['floor_rps']:>5.0f}%" if r["floor_rps"] != float("inf") else f"{'-':>6}"
         print(f"{r['concurrency']:>4} {r['requests']:>6} {r['errors']:>4} {r['rps']:>8.1f} {r['floor_rps']:>11.1f} "
-              f"{100 * r['rps'] / r['floor_rps']:>5.0f}% {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
+              f"{pct_floor} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
               f"{r['model_p50_ms']:>9.1f} {r['overhead_p50_ms']:>11.1f} {r['overhead_p95_ms']:>11.1f}")
-    print(f"(floor: one request >= {floor_ms:.0f} ms; N clients <= N/{args.latency:g} req/s. 'model p50' is the "
-          "time inside model calls (litellm + HTTP + the fake's sleep); 'lmp ovh' = server latency - model time)")
+    if not args.inprocess_fake:
+        print(f"(floor: one request >= {floor_ms:.0f} ms; N clients <= N/{args.latency:g} req/s. 'model p50' is the "
+              "time inside model calls (litellm + HTTP + the fake's sleep); 'lmp ovh' = server latency - model time)")
     return 0
 
 
