@@ -64,11 +64,11 @@ def test_multihop_answers_a_question(lmp):
 
 def test_tool_retriever_branches_on_a_typed_choice(lmp):
     tools = literal_members(EXAMPLES / "tool_agent" / "tool_agent.lmp", "Tool")
-    for question in ("When is payday?", "Write me a poem about the sea."):
-        out = run_json(lmp, "examples/tool_agent/tool_agent.lmp", "ToolRetriever", "-i", f"question={question}")
-        assert out["tool"] in tools
+    for query in ("When is payday?", "Write me a poem about the sea."):
+        out = run_json(lmp, "examples/tool_agent/tool_agent.lmp", "ToolRetriever", "-i", f"query={query}")
+        assert out["selected_tool"] in tools
         assert isinstance(out["answer"], str) and out["answer"]
-        if out["tool"] == "irrelevant_content":
+        if out["selected_tool"] == "irrelevant_content":
             assert out["answer"] == "Ask something else."
 
 
