@@ -69,20 +69,17 @@ def _shift_token(tok: Token, d_off: int, d_line: int) -> Token:
 
 
 def _shift_tree(tree: Tree, d_off: int, d_line: int) -> Tree:
+    # Only offsets matter: lines and columns are derived from offsets (lmp.syntax.positions).
     children = [
         _shift_tree(c, d_off, d_line) if isinstance(c, Tree)
         else _shift_token(c, d_off, d_line) if hasattr(c, "start_pos") else c
         for c in tree.children
     ]
     meta = Meta()
-    old = tree._meta if hasattr(tree, "_meta") else None
-    if old is not None and not getattr(old, "empty", True):
+    old = tree._meta
+    if old is not None and not old.empty:
         meta.empty = False
-        meta.line = old.line + d_line
-        meta.column = old.column
         meta.start_pos = old.start_pos + d_off
-        meta.end_line = old.end_line + d_line
-        meta.end_column = old.end_column
         meta.end_pos = old.end_pos + d_off
     return Tree(tree.data, children, meta)
 
