@@ -30,7 +30,8 @@ OURS = ["overhead", "cold_start", "throughput"]
 KNOWN_ORDER = [*OURS, "parse_check", "lsp_latency", "serve_throughput", "optimize_vs_dspy"]
 NOT_BENCHES = {"run_all", "_common", "gen_program"}
 QUICK_ARGS = {"overhead": ["--calls", "300", "--repeat", "2"], "cold_start": ["--runs", "3"],
-              "throughput": ["--rows", "40"], "lsp_latency": ["--edits", "10", "--files", "5"]}
+              "throughput": ["--rows", "40"], "lsp_latency": ["--edits", "10", "--files", "5"],
+              "optimize_vs_dspy": ["--quick"], "serve_throughput": ["--duration", "3"]}
 
 
 def scripts() -> list[str]:
