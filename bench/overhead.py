@@ -4,7 +4,9 @@ The same signature (`question -> answer`) on both sides; the fake LMs return an 
 answer at once, so the time measured is the framework's: rendering the prompt, parsing the answer,
 typing the outputs, history bookkeeping. lmp calls a module (its interpreter included) with its
 FakeLM and the response cache off; DSPy calls the predictor with its DummyLM (DSPy's own test LM).
-Every call gets a new question (no cache hit anywhere).
+Every call gets a new question (no cache hit anywhere). The two sides' repetitions are interleaved
+and the figure is CPU time per call (best repetition): on a shared machine, wall time moves with
+the neighbours' load, CPU time much less. Wall times are in the JSON too.
 
     python bench/overhead.py [--calls 2000] [--repeat 5]
 
@@ -42,21 +44,21 @@ PLAIN = "[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]"
 COT = "[[ ## reasoning ## ]]\nThe capital of France is Paris.\n\n[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]"
 
 
-def timed(fn, calls: int, repeat: int) -> list[float]:
-    """µs per call for each repetition (after a warm-up of calls // 10)."""
+def warm(fn, calls: int) -> None:
     for i in range(max(calls // 10, 20)):
         fn(f"warm-up question {i}?")
-    out = []
-    for r in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        for i in range(calls):
-            fn(f"What is the capital of country {r}-{i}?")
-        out.append((time.perf_counter() - t0) / calls * 1e6)
-    return out
 
 
-def bench_lmp(kind: str, calls: int, repeat: int) -> list[float]:
+def once(fn, calls: int, r: int) -> tuple[float, float]:
+    """(wall µs, CPU µs) per call over `calls` calls."""
+    gc.collect()
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i in range(calls):
+        fn(f"What is the capital of country {r}-{i}?")
+    return (time.perf_counter() - t0) / calls * 1e6, (time.process_time() - c0) / calls * 1e6
+
+
+def make_lmp(kind: str, calls: int, repeat: int):
     import lmp
     from lmp.runtime.lm.fake import FakeLM
     from lmp.runtime.lm.history import History
@@ -64,29 +66,31 @@ def bench_lmp(kind: str, calls: int, repeat: int) -> list[float]:
     prog = lmp.loads(LMP_SOURCE)
     lm = FakeLM(default=COT if kind == "cot" else PLAIN)
     module = prog.Cot if kind == "cot" else prog.Plain
-    with lmp.context(lm=lm, cache=False, history=History()):
-        def call(q: str) -> None:
-            out = module(question=q)
-            assert out.answer == "Paris", out
-            lm.calls.clear()  # FakeLM keeps every call for tests; do not let it grow
-        return timed(call, calls, repeat)
+    # configure(), not context(): the DSPy side's calls are interleaved with these ones
+    lmp.configure(lm=lm, cache=False, history=History())
+
+    def call(q: str) -> None:
+        out = module(question=q)
+        assert out.answer == "Paris", out
+        lm.calls.clear()  # FakeLM keeps every call for tests; do not let it grow
+    return call
 
 
-def bench_dspy(kind: str, calls: int, repeat: int) -> list[float]:
+def make_dspy(kind: str, calls: int, repeat: int):
     import dspy
     from dspy.utils.dummies import DummyLM
 
-    total = (calls + max(calls // 10, 20)) * repeat + 10
+    total = (calls + max(calls // 10, 20)) * (repeat + 1) + 10
     answer = {"reasoning": "The capital of France is Paris.", "answer": "Paris"} if kind == "cot" else {"answer": "Paris"}
     lm = DummyLM([answer] * total)
-    dspy.configure(lm=lm)
     pred = dspy.ChainOfThought("question -> answer") if kind == "cot" else dspy.Predict("question -> answer")
+    pred.set_lm(lm)
 
     def call(q: str) -> None:
         out = pred(question=q)
         assert out.answer == "Paris", out
         lm.history.clear()
-    return timed(call, calls, repeat)
+    return call
 
 
 def main() -> int:
@@ -96,17 +100,32 @@ def main() -> int:
     args = ap.parse_args()
     rows = []
     for kind, dspy_name in (("predict", "dspy.Predict"), ("cot", "dspy.ChainOfThought")):
-        lmp_us = bench_lmp(kind, args.calls, args.repeat)
-        row = {"case": kind, "lmp_us": min(lmp_us), "lmp_us_median": statistics.median(lmp_us),
-               "dspy": dspy_name, "dspy_us": None, "dspy_us_median": None, "ratio": None}
+        sides = {"lmp": make_lmp(kind, args.calls, args.repeat)}
         if has_dspy():
-            d_us = bench_dspy(kind, args.calls, args.repeat)
-            row.update(dspy_us=min(d_us), dspy_us_median=statistics.median(d_us))
+            sides["dspy"] = make_dspy(kind, args.calls, args.repeat)
+        for fn in sides.values():
+            warm(fn, args.calls)
+        # interleaved repetitions: on a shared machine both sides see the same background load
+        wall: dict[str, list[float]] = {k: [] for k in sides}
+        cpu: dict[str, list[float]] = {k: [] for k in sides}
+        for r in range(args.repeat):
+            for name, fn in sides.items():
+                w, c = once(fn, args.calls, r)
+                wall[name].append(w)
+                cpu[name].append(c)
+        row = {"case": kind, "lmp_us": min(cpu["lmp"]), "lmp_wall_us": min(wall["lmp"]),
+               "lmp_us_median": statistics.median(cpu["lmp"]),
+               "dspy": dspy_name, "dspy_us": None, "dspy_wall_us": None, "dspy_us_median": None, "ratio": None}
+        if "dspy" in sides:
+            row.update(dspy_us=min(cpu["dspy"]), dspy_wall_us=min(wall["dspy"]),
+                       dspy_us_median=statistics.median(cpu["dspy"]))
             row["ratio"] = row["lmp_us"] / row["dspy_us"]
         rows.append(row)
         ratio = f"{row['ratio']:.3f}" if row["ratio"] is not None else "n/a (dspy not installed)"
         dus = f"{row['dspy_us']:.0f}" if row["dspy_us"] is not None else "-"
-        print(f"{kind:8s} lmp {row['lmp_us']:8.1f} µs/call   {dspy_name} {dus} µs/call   ratio {ratio}")
+        print(f"{kind:8s} lmp {row['lmp_us']:8.1f} µs/call   {dspy_name} {dus} µs/call   ratio {ratio}  "
+              f"(CPU time, best of {args.repeat}; wall: lmp {row['lmp_wall_us']:.0f}, "
+              f"dspy {row['dspy_wall_us'] or 0:.0f})")
     path = write_result("overhead", {"calls": args.calls, "repeat": args.repeat, "rows": rows,
                                      "target": "lmp/dspy.Predict <= 0.10"})
     print(f"wrote {path}")
