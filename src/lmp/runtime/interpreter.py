@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import importlib
 import os
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +45,18 @@ class Frame:
     module: ir.Module
     env: dict[str, Any] = field(default_factory=dict)
     depth: int = 0
+
+
+_RUN_POOL: ThreadPoolExecutor | None = None
+_RUN_POOL_LOCK = threading.Lock()
+
+
+def _run_pool() -> ThreadPoolExecutor:
+    global _RUN_POOL
+    with _RUN_POOL_LOCK:
+        if _RUN_POOL is None:
+            _RUN_POOL = ThreadPoolExecutor(max_workers=64, thread_name_prefix="lmp-run")
+        return _RUN_POOL
 
 
 class Interpreter:
@@ -113,8 +127,12 @@ class Interpreter:
     async def arun(self, module_name: str, inputs: dict[str, Any] | None = None, **kw: Any) -> Prediction:
         # Model calls block on HTTP; a worker thread (with this task's settings context) keeps the
         # event loop free, and asyncio.gather over many runs gives real concurrency.
+        # Not asyncio.to_thread: its default pool has min(32, cpus + 4) threads (6 here), which
+        # would cap concurrent runs far below what a batch or the HTTP server asks for.
         ctx = contextvars.copy_context()
-        return await asyncio.to_thread(ctx.run, self.run, module_name, inputs, **kw)
+        loop = asyncio.get_running_loop()
+        call = functools.partial(ctx.run, self.run, module_name, inputs, **kw)
+        return await loop.run_in_executor(_run_pool(), call)
 
     def run_metric(self, name: str, example: Any, pred: Any) -> Any:
         metric = self.program.modules.get(name)
