@@ -15,8 +15,14 @@ def run_json(lmp, *args: str) -> dict:
 
 
 def state(path: Path) -> dict:
-    """A state file, validated against the published schema."""
+    """A state file, validated against the published schema (skips when it has not been produced)."""
+    import pytest
+
     from lmp.optimize.state import validate
+
+    if not path.exists():
+        pytest.skip(f"{path.relative_to(ROOT)} has not been produced yet: run the `lmp optimize` command in "
+                    f"{path.parent.relative_to(ROOT)}/README.md")
 
     data = json.loads(path.read_text())
     assert validate(data) == [], f"{path} does not validate"
