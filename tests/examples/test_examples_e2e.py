@@ -76,7 +76,8 @@ def test_tool_retriever_branches_on_a_typed_choice(lmp):
 
 def test_react_agent_runs_or_fails_clearly(lmp):
     """ReAct's step format (thought, tool name, JSON arguments) is beyond SmolLM2-135M zero-shot: the
-    run either answers, or stops with lmp's one-paragraph parse error (exit 1, no traceback)."""
+    run either answers, or stops with lmp's one-paragraph error (exit 1, no traceback) — a parse error,
+    or a timeout when the model rambles on a busy machine."""
     proc = lmp("run", "examples/tool_agent/tool_agent.lmp", "PayrollAgent", "--json",
                "-i", "question=What is the overtime pay for 3 hours at 20 dollars an hour?", check=False)
     if proc.returncode == 0:
@@ -84,7 +85,8 @@ def test_react_agent_runs_or_fails_clearly(lmp):
         assert isinstance(out["answer"], str)
     else:
         assert proc.returncode == 1, proc.stderr
-        assert "could not be parsed" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
+        assert "could not be parsed" in proc.stderr or "did not answer within" in proc.stderr, proc.stderr
 
 
 # 4. judge: an LM-as-judge metric on its own model role, for eval and optimize
