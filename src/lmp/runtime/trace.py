@@ -122,17 +122,24 @@ def select_demos(entry: dict[str, Any], inputs: dict[str, Any]) -> list[dict[str
 
 
 def _ensemble(pred: Any, inputs: dict[str, Any], members: list[Any]) -> Prediction:
+    from lmp.runtime.errors import LMOutputError
     from lmp.runtime.predictors import majority
 
     results = []
+    failures: list[LMOutputError] = []
     for m in members:
         if not isinstance(m, dict):
             continue
         variant = replace(pred, demos=list(m.get("demos") or []),
                           instructions=m.get("instructions", pred.instructions))
         with suspended():
-            results.append(variant(inputs))
+            try:
+                results.append(variant(inputs))
+            except LMOutputError as exc:  # one member's unusable answer does not sink the vote
+                failures.append(exc)
     if not results:
+        if failures:
+            raise failures[0]
         return pred(inputs)
     # The whole prediction whose deciding (last) output field won the vote: fields stay consistent.
     return majority(results)
