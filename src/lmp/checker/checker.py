@@ -178,7 +178,9 @@ class Checker:
             return {f.name: (f.type, f.role) for f in (*sig.inputs, *sig.outputs)}
         mod = self.program.modules.get(target)
         if mod is not None:
-            out: dict[str, tuple[Type, str]] = {p.name: (p.type, "in") for p in mod.params}
+            # Parameters with a default may be left out of an example ("opt" is not reported missing).
+            out: dict[str, tuple[Type, str]] = {
+                p.name: (p.type, "in" if p.default is None else "opt") for p in mod.params}
             out.update({f.name: (f.type, "out") for f in mod.outputs})
             return out
         return None
