@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,13 +53,16 @@ def string_value(tok: Token) -> str:
     return unescape(raw[1:-1])
 
 
-_positions: Positions | None = None
+# The positions of the text being lowered. Thread-local: the language server, batch runs and the
+# HTTP server may lower programs on several threads at once.
+_current = threading.local()
 
 
 def span_of(node: Tree | Token) -> Span:
     """Span of a syntax node in the text being lowered (set by `lower`)."""
-    assert _positions is not None
-    return _positions.of(node)
+    positions: Positions | None = getattr(_current, "positions", None)
+    assert positions is not None
+    return positions.of(node)
 
 
 def is_token(node: object) -> bool:
@@ -307,11 +311,11 @@ class Lowering:
         except RecursionError:
             self.error("E003", "nesting too deep", base)
             return sig
-        global _positions
         sides = [c for c in tree.children if isinstance(c, Tree)]
         inputs = sides[0].children if len(sides) == 2 else []
         outputs = sides[-1].children
-        outer, _positions = _positions, Positions(spec)
+        outer = getattr(_current, "positions", None)
+        _current.positions = Positions(spec)
         try:
             for role, fields in (("in", inputs), ("out", outputs)):
                 for f in fields:
@@ -322,7 +326,7 @@ class Lowering:
                         ftype = self._resolve_in_spec(f.children[1], base)
                     self._add_field(sig, ir.Field(str(fname), ftype, None, role, inner, inner))
         finally:
-            _positions = outer
+            _current.positions = outer
         return sig
 
     def _resolve_in_spec(self, node: Tree | Token, base: Span) -> Type:
@@ -753,11 +757,11 @@ def ir_related(decl: ir.Decl, message: str):  # noqa: ANN201 - small helper
 
 def lower(parsed: ParseResult, path: str, text: str, imported: Iterable[ir.Program] = ()) -> tuple[
         ir.Program, list[Diagnostic]]:
-    global _positions
     lowering = Lowering(path, text, imported)
-    previous, _positions = _positions, parsed.positions or Positions(text)
+    previous = getattr(_current, "positions", None)
+    _current.positions = parsed.positions or Positions(text)
     try:
         program = lowering.lower(parsed)
     finally:
-        _positions = previous
+        _current.positions = previous
     return program, parsed.diagnostics + lowering.diagnostics
