@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from lmp.runtime import settings
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("LMP_CACHE_DIR", str(tmp_path / "cache"))
-    for key in list(os.environ):
-        if key.startswith("LMP_MODEL_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("LMP_MODEL_DEFAULT", "fake:NO MODEL CONFIGURED IN THIS TEST")
-    settings.reset()
-    yield
-    settings.reset()
+from tests.runtime.conftest import isolated  # noqa: F401 - the same autouse isolation as the runtime tests
 
 
 @pytest.fixture
