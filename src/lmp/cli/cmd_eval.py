@@ -12,7 +12,7 @@ from lmp.cli.main import UsageError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="score a module on a JSONL dataset with a metric (table, score with CI, cost)",
                        description="Run a module over a dev set, score every prediction with a metric, print a "
-                       "table, the score with a 95%% confidence interval, LM calls, tokens and cost.")
+                       "table, the score with a 95% confidence interval, LM calls, tokens and cost.")
     p.add_argument("program", help="the .lmp file")
     p.add_argument("module", nargs="?", help="module to evaluate (default: the only module)")
     p.add_argument("--dev", required=True, metavar="DEV.jsonl", help="one JSON object per line: inputs and gold outputs")

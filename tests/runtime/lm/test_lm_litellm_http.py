@@ -1,4 +1,9 @@
-"""LiteLLM across real HTTP to the loopback fake server (litellm + OpenAI client + httpx)."""
+"""`LiteLLM` across real HTTP to the loopback fake server, on both transports.
+
+Every test runs twice: over lmp's direct OpenAI-compatible client (the default for an `openai/...`
+model with an api_base) and through litellm + the OpenAI client (`LMP_TRANSPORT=litellm`); the
+retry, fallback, cache, secret and error-message policies must not depend on the transport.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,13 @@ from lmp.runtime.lm import (
     LMError,
     LMRateLimitError,
 )
+
+
+@pytest.fixture(autouse=True, params=["http", "litellm"])
+def transport(request, monkeypatch):
+    monkeypatch.setenv("LMP_TRANSPORT", request.param)
+    return request.param
+
 
 MSGS = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello there"}]
 
@@ -154,6 +166,7 @@ async def test_acomplete_runs_concurrently():
 
     with FakeServer(latency=0.2) as server:
         lm = make(server)
+        await lm.acomplete(MSGS, rollout_id=-1)  # first call: one-time imports and client set-up
         start = time.perf_counter()
         results = await asyncio.gather(*(lm.acomplete(MSGS, rollout_id=i) for i in range(8)))
         elapsed = time.perf_counter() - start

@@ -86,6 +86,10 @@ def _supports_schema(lm: Any) -> bool:
     """Only litellm-backed chat models whose provider litellm knows to accept json_schema."""
     if getattr(lm, "model_type", "chat") != "chat" or type(lm).__name__ != "LiteLLM":
         return False
+    if lm.uses_http():
+        # A self-hosted OpenAI-compatible server: litellm cannot know what it accepts, and asking would
+        # import litellm on a path that otherwise never needs it. The schema goes in the prompt.
+        return False
     try:
         from lmp.runtime.lm.litellm_lm import import_litellm
 

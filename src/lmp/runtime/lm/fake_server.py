@@ -79,6 +79,7 @@ class FakeServer:
         self.garbage = garbage
         self.invalid_json = invalid_json
         self.model = model
+        self.retry_after = "0"  # the Retry-After header sent with a 429
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -158,7 +159,7 @@ class FakeServer:
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     if status == 429:
-                        self.send_header("Retry-After", "0")
+                        self.send_header("Retry-After", fake.retry_after)
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):

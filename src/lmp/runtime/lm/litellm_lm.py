@@ -32,7 +32,20 @@ from .base import (
 )
 from .cache import DiskCache
 from .history import CallRecord, History, scrub
+from .openai_http import (
+    HTTPFailure,
+    answer_text,
+    is_context_overflow,
+    is_loopback,
+    is_openai_compatible,
+    post,
+    served_name,
+    usage_tokens,
+)
 from .transcript import flatten_messages, merge_stop
+
+Transport = str  # "auto" | "http" | "litellm"
+TRANSPORTS = ("auto", "http", "litellm")
 
 # Call options consumed by lmp itself; never sent to the provider.
 LMP_CALL_OPTIONS = ("rollout_id", "cache", "predictor", "tags")
@@ -103,19 +116,72 @@ def map_error(exc: BaseException, model: str, api_base: str | None, timeout: flo
         return exc
     litellm = import_litellm()
     status = getattr(exc, "status_code", None)
-    detail = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    cause = _root_cause(exc)
+    if isinstance(exc, litellm.Timeout | TimeoutError) or cause == "timeout":
+        kind = "timeout"
+    elif isinstance(exc, litellm.RateLimitError) or status == 429:
+        kind = "rate_limit"
+    elif isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError) or status in (401, 403):
+        kind = "auth"
+    elif cause == "connection" or (
+        isinstance(exc, litellm.APIConnectionError | ConnectionError)
+        and not isinstance(exc, litellm.InternalServerError)
+    ):
+        kind, detail = "connection", _innermost_message(exc)
+    elif isinstance(exc, litellm.ContextWindowExceededError):
+        kind = "context"
+    elif isinstance(exc, litellm.NotFoundError) or status == 404:
+        kind = "not_found"
+    elif isinstance(exc, litellm.BadRequestError) or (status is not None and 400 <= status < 500):
+        kind = "bad_request"
+    elif status is not None and status >= 500:
+        kind = "server"
+    else:
+        kind, detail = "other", f"{type(exc).__name__}: {detail}"
+    return lm_error(kind, model, api_base, timeout, status, detail)
+
+
+def http_error(failure: HTTPFailure, model: str, api_base: str | None, timeout: float | None) -> LMError:
+    """Translate a failure of the direct OpenAI-compatible path into the same lmp errors."""
+    status = failure.status_code
+    detail = failure.detail
+    if failure.kind in ("timeout", "connection"):
+        kind = failure.kind
+    elif status == 429:
+        kind = "rate_limit"
+    elif status in (401, 403):
+        kind = "auth"
+    elif status == 404:
+        kind = "not_found"
+    elif status is not None and 400 <= status < 500:
+        kind = "context" if is_context_overflow(detail) else "bad_request"
+    elif status is not None and status >= 500:
+        kind = "server"
+    else:
+        kind = "other"
+    error = lm_error(kind, model, api_base, timeout, status, detail)
+    if failure.retry_after is not None:
+        error.retry_after = failure.retry_after  # type: ignore[attr-defined]
+    return error
+
+
+def lm_error(
+    kind: str, model: str, api_base: str | None, timeout: float | None, status: int | None, detail: str
+) -> LMError:
+    """The lmp error (class and actionable message) for one kind of failure, whatever the transport."""
+    detail = scrub(detail)
     if len(detail) > 300:
         detail = detail[:300] + "…"
     where = f" at {api_base}" if api_base else ""
-    cause = _root_cause(exc)
-    if isinstance(exc, litellm.Timeout | TimeoutError) or cause == "timeout":
+    if kind == "timeout":
         return LMTimeoutError(
             f"Model {model!r}{where} did not answer within {timeout} s. Retry later, raise the timeout "
             "(timeout=... in the model's params), or choose a faster model with --model ROLE=ID.",
             model=model,
             status_code=408,
         )
-    if isinstance(exc, litellm.RateLimitError) or status == 429:
+    if kind == "rate_limit":
         return LMRateLimitError(
             f"Model {model!r}{where} is rate-limiting requests (HTTP 429) and still was after the retries. "
             "Wait and rerun (cached answers are kept), lower --concurrency, or configure fallback models. "
@@ -123,7 +189,7 @@ def map_error(exc: BaseException, model: str, api_base: str | None, timeout: flo
             model=model,
             status_code=429,
         )
-    if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError) or status in (401, 403):
+    if kind == "auth":
         env = key_env_var(model)
         return LMAuthError(
             f"The provider rejected the API key for model {model!r} (HTTP {status or 401}). "
@@ -132,10 +198,7 @@ def map_error(exc: BaseException, model: str, api_base: str | None, timeout: flo
             model=model,
             status_code=status or 401,
         )
-    if cause == "connection" or (
-        isinstance(exc, litellm.APIConnectionError | ConnectionError)
-        and not isinstance(exc, litellm.InternalServerError)
-    ):
+    if kind == "connection":
         if api_base:
             hint = (
                 f"Check that the server at {api_base} is running (for the local model: `lmp serve-local`, "
@@ -145,31 +208,31 @@ def map_error(exc: BaseException, model: str, api_base: str | None, timeout: flo
             hint = "Check your network connection and the provider's status"
         return LMConnectionError(
             f"Could not connect to the model server for {model!r}{where}. {hint}; or choose another model "
-            f"with --model ROLE=ID. Details: {scrub(_innermost_message(exc))}",
+            f"with --model ROLE=ID. Details: {detail.splitlines()[0] if detail else 'connection failed'}",
             model=model,
         )
-    if isinstance(exc, litellm.ContextWindowExceededError):
+    if kind == "context":
         return LMBadRequestError(
             f"The prompt is too long for model {model!r}'s context window. Use fewer demos or shorter "
             f"inputs, or a model with a larger context. Details: {detail}",
             model=model,
             status_code=400,
         )
-    if isinstance(exc, litellm.NotFoundError) or status == 404:
+    if kind == "not_found":
         return LMBadRequestError(
             f"Model {model!r}{where} was not found (HTTP 404). Check the model id (litellm form "
             f"`provider/model`) and the api_base. Details: {detail}",
             model=model,
             status_code=404,
         )
-    if isinstance(exc, litellm.BadRequestError) or (status is not None and 400 <= status < 500):
+    if kind == "bad_request":
         return LMBadRequestError(
             f"Model {model!r}{where} rejected the request (HTTP {status or 400}). Check the model id and "
             f"its params. Details: {detail}",
             model=model,
             status_code=status or 400,
         )
-    if status is not None and status >= 500:
+    if kind == "server":
         return LMError(
             f"Model server for {model!r}{where} failed with HTTP {status} after all retries. Retry later "
             f"or configure fallback models. Details: {detail}",
@@ -177,8 +240,7 @@ def map_error(exc: BaseException, model: str, api_base: str | None, timeout: flo
             status_code=status,
         )
     return LMError(
-        f"Call to model {model!r}{where} failed: {type(exc).__name__}: {detail}. Rerun with --debug for "
-        "the full traceback.",
+        f"Call to model {model!r}{where} failed: {detail}. Rerun with --debug for the full traceback.",
         model=model,
         status_code=status,
     )
@@ -228,8 +290,12 @@ def _innermost_message(exc: BaseException) -> str:
 
 
 class LiteLLM(LM):
-    """A model called through litellm.
+    """A model called through litellm, or straight over HTTP when it is an OpenAI-compatible server.
 
+    `transport`: "auto" (default; `LMP_TRANSPORT` overrides) sends `openai/...` and
+    `text-completion-openai/...` models that have an `api_base` over lmp's own keep-alive HTTP client
+    (`openai_http`) and everything else through litellm; "litellm" forces litellm for every model
+    (e.g. a proxy that needs litellm's provider handling); "http" is "auto" under another name.
     `params` are default request params (temperature, max_tokens, …) merged under per-call params.
     `fallbacks` are model ids (or `LM` objects) tried in order once the primary model has failed
     after its retries. Per-call lmp options (never sent to the provider): `rollout_id` (distinct
@@ -254,9 +320,14 @@ class LiteLLM(LM):
         backoff_max: float = 20.0,
         sleep: Callable[[float], None] = time.sleep,
         name: str | None = None,
+        transport: Transport | None = None,
     ) -> None:
         if model_type not in ("chat", "text"):
             raise ValueError(f"model_type must be 'chat' or 'text', not {model_type!r}")
+        transport = transport or os.environ.get("LMP_TRANSPORT") or "auto"
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
+        self.transport = transport
         self.model = model
         self.model_type = model_type
         self.api_base = api_base
@@ -297,7 +368,8 @@ class LiteLLM(LM):
                 self._record(messages, hit, request, predictor, tags)
                 return hit
 
-        import_litellm()  # outside the timer: the one-time import must not count as call latency
+        if not all(self.uses_http(c) for c in (self.model, *self.fallbacks) if isinstance(c, str)):
+            import_litellm()  # outside the timer: the one-time import must not count as call latency
         start = time.perf_counter()
         attempts = 0
         errors: list[LMError] = []
@@ -381,7 +453,17 @@ class LiteLLM(LM):
                 self._bump("retries")
                 self._sleep(self._delay(attempt - 1, exc))
 
+    def uses_http(self, model: str | None = None) -> bool:
+        """True when calls to `model` (default: the primary) go over lmp's direct HTTP path."""
+        return (
+            self.transport != "litellm"
+            and bool(self.api_base)
+            and is_openai_compatible(model or self.model)
+        )
+
     def _call_once(self, model: str, messages: list[Message], request: dict[str, Any]) -> LMResponse:
+        if self.uses_http(model):
+            return self._call_http(model, messages, request)
         litellm = import_litellm()
         kwargs: dict[str, Any] = dict(request)
         kwargs.setdefault("timeout", self.timeout)
@@ -393,7 +475,7 @@ class LiteLLM(LM):
             kwargs["api_base"] = self.api_base
         if self._api_key:
             kwargs["api_key"] = self._api_key
-        elif self.api_base and _is_loopback(self.api_base):
+        elif self.api_base and is_loopback(self.api_base):
             # Local OpenAI-compatible servers need no key, but the OpenAI client refuses to start
             # without one. A placeholder, never the user's OPENAI_API_KEY: a real key must not be
             # sent to whatever happens to listen on a local port.
@@ -429,8 +511,63 @@ class LiteLLM(LM):
             raw=_to_dict(raw),
         )
 
+    def _call_http(self, model: str, messages: list[Message], request: dict[str, Any]) -> LMResponse:
+        assert self.api_base is not None
+        body: dict[str, Any] = {k: v for k, v in request.items() if k != "timeout"}
+        body["model"] = served_name(model)
+        timeout = request.get("timeout", self.timeout)
+        chat = self.model_type == "chat"
+        if chat:
+            body["messages"] = list(messages)
+            path = "/chat/completions"
+        else:
+            body["prompt"] = flatten_messages(messages)
+            body["stop"] = merge_stop(body.get("stop"))
+            path = "/completions"
+        try:
+            data = post(self.api_base, path, body, api_key=self._http_key(), timeout=timeout)
+        except HTTPFailure as failure:
+            raise http_error(failure, model, self.api_base, timeout) from failure
+        text = answer_text(data, chat=chat)
+        if not chat:
+            text = text.lstrip(" ")  # as on the litellm path: the space after "Assistant:"
+        prompt_tokens, completion_tokens = usage_tokens(data)
+        return LMResponse(
+            text=text,
+            model=self.name if model == self.model else model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost=self._http_cost(served_name(model), prompt_tokens, completion_tokens),
+            cached=False,
+            raw=data,
+        )
+
+    def _http_key(self) -> str | None:
+        if self._api_key:
+            return self._api_key
+        if self.api_base and is_loopback(self.api_base):
+            return "sk-no-key-needed"  # see _call_once: never the user's OPENAI_API_KEY on a local port
+        # A remote OpenAI-compatible endpoint gets OPENAI_API_KEY, as litellm would send it.
+        return os.environ.get("OPENAI_API_KEY") or None
+
+    def _http_cost(self, served: str, prompt_tokens: int, completion_tokens: int) -> float:
+        """Local servers are free; a remote one serving a model litellm can price is priced.
+
+        Unknown names are remembered, so an unpriced self-hosted model costs one lookup, not one per call.
+        """
+        if self.api_base and is_loopback(self.api_base) or served in _UNPRICED:
+            return 0.0
+        try:
+            prompt_cost, completion_cost = import_litellm().cost_per_token(
+                model=served, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            )
+            return float(prompt_cost + completion_cost)
+        except Exception:  # noqa: BLE001 - unknown prices are 0, never an error
+            _UNPRICED.add(served)
+            return 0.0
+
     def _cost(self, raw: Any, model: str) -> float:
-        if self.api_base and _is_loopback(self.api_base):
+        if self.api_base and is_loopback(self.api_base):
             return 0.0  # local models are free; litellm would otherwise price them as the hosted id
         try:
             return float(import_litellm().completion_cost(completion_response=raw) or 0.0)
@@ -453,8 +590,7 @@ class LiteLLM(LM):
             )
 
 
-def _is_loopback(url: str) -> bool:
-    return any(h in url for h in ("://127.", "://localhost", "://[::1]", "://0.0.0.0"))
+_UNPRICED: set[str] = set()
 
 
 def _to_dict(raw: Any) -> dict[str, Any] | None:

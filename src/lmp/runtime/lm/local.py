@@ -33,6 +33,7 @@ from typing import Any
 
 from .base import LMConnectionError, LMError, LMResponse, Message, ModelType
 from .litellm_lm import LiteLLM
+from .openai_http import is_openai_compatible
 
 LOCAL_MODEL_ID = "local"
 LOCAL_TEXT_MODEL_ID = "local-text"
@@ -244,7 +245,8 @@ def _normalize_url(url: str) -> str:
 
 
 class LocalLM(LiteLLM):
-    """The local model through litellm. The server starts on the first call that misses the cache."""
+    """The local model over its OpenAI-compatible API. The server starts on the first call that misses
+    the cache."""
 
     def __init__(self, *, model_type: ModelType | None = None, url: str | None = None, **kw: Any) -> None:
         url = url or os.environ.get("LMP_LOCAL_URL") or None
@@ -264,6 +266,10 @@ class LocalLM(LiteLLM):
             f"{prefix}/{alias}", model_type=mtype, api_base=_normalize_url(url) if url else None, **kw
         )
         self._external = bool(url)
+
+    def uses_http(self, model: str | None = None) -> bool:
+        # The api_base is only known once the server has started; the transport does not depend on it.
+        return self.transport != "litellm" and is_openai_compatible(model or self.model)
 
     def _call_once(self, model: str, messages: list[Message], request: dict[str, Any]) -> LMResponse:
         if self.api_base is None:

@@ -130,7 +130,7 @@ def make_lm(
         return FakeLM(default=text, model=model_id, history=history)
 
     common: dict[str, Any] = {"cache": cache, "history": history}
-    for key in ("num_retries", "timeout", "fallbacks", "backoff_base"):
+    for key in ("num_retries", "timeout", "fallbacks", "backoff_base", "transport"):
         if key in p:
             common[key] = p.pop(key)
     if "fallbacks" in common:

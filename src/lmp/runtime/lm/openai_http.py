@@ -1,0 +1,178 @@
+"""A direct HTTP path to OpenAI-compatible servers (the local model, vLLM, llama.cpp, Ollama, proxies).
+
+Why not litellm for these: litellm spends ~10 ms of CPU per call building an OpenAI client, pricing
+the response and updating metadata, and its import costs seconds. For a server that already speaks
+the OpenAI wire format, one keep-alive `httpx.Client` per endpoint does the same request in well under
+a millisecond, and `lmp run` against the local model never imports litellm at all. Hosted providers
+(no `api_base`) keep going through litellm, which knows their quirks and prices.
+
+This module only moves JSON over HTTP and says what went wrong; the retry, fallback, cache and error
+message policies stay in `litellm_lm.LiteLLM`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+# Model-id prefixes (litellm's spelling) that mean "an OpenAI-compatible endpoint".
+CHAT_PREFIX = "openai/"
+TEXT_PREFIX = "text-completion-openai/"
+
+# Request keys that configure the client, never sent in the body.
+_CLIENT_KEYS = frozenset(
+    {"timeout", "num_retries", "max_retries", "api_base", "base_url", "api_key", "model_type", "drop_params"}
+)
+
+# Threads share one pool per endpoint; 64 matches the runtime's worker pool for async calls.
+_POOL_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=30)
+_clients: dict[str, httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def is_openai_compatible(model: str) -> bool:
+    return model.startswith((CHAT_PREFIX, TEXT_PREFIX))
+
+
+def served_name(model: str) -> str:
+    """The model name the server knows: the id without litellm's provider prefix."""
+    for prefix in (TEXT_PREFIX, CHAT_PREFIX):
+        if model.startswith(prefix):
+            return model[len(prefix) :]
+    return model
+
+
+@dataclass
+class HTTPFailure(Exception):
+    """What went wrong, in the terms `LiteLLM` turns into an lmp error.
+
+    kind: "timeout" | "connection" | "status" | "protocol"
+    """
+
+    kind: str
+    detail: str
+    status_code: int | None = None
+    retry_after: float | None = None
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+def _client(api_base: str) -> httpx.Client:
+    client = _clients.get(api_base)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(api_base)
+            if client is None:
+                # No env proxies for loopback servers: an HTTP(S)_PROXY meant for the internet must not
+                # swallow calls to 127.0.0.1. Remote endpoints honour the environment like litellm does.
+                client = httpx.Client(limits=_POOL_LIMITS, trust_env=not is_loopback(api_base))
+                _clients[api_base] = client
+    return client
+
+
+def close_clients() -> None:
+    with _clients_lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+
+
+# Pooled keep-alive sockets are closed cleanly at exit rather than left to the garbage collector.
+atexit.register(close_clients)
+
+
+def post(
+    api_base: str,
+    path: str,
+    body: dict[str, Any],
+    *,
+    api_key: str | None,
+    timeout: float | None,
+) -> dict[str, Any]:
+    """POST `body` as JSON to `api_base + path`; the decoded JSON answer, or `HTTPFailure`."""
+    url = api_base.rstrip("/") + path
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    payload = {k: v for k, v in body.items() if k not in _CLIENT_KEYS and v is not None}
+    try:
+        response = _client(api_base).post(url, content=json.dumps(payload), headers=headers, timeout=timeout)
+    except httpx.TimeoutException as exc:
+        raise HTTPFailure("timeout", f"{type(exc).__name__}: {exc}") from exc
+    except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.NetworkError) as exc:
+        raise HTTPFailure("connection", f"{type(exc).__name__}: {exc or 'connection failed'}") from exc
+    if response.status_code >= 400:
+        raise HTTPFailure(
+            "status",
+            _error_detail(response),
+            status_code=response.status_code,
+            retry_after=_retry_after(response.headers.get("retry-after")),
+        )
+    try:
+        data = response.json()
+    except ValueError:
+        raise HTTPFailure(
+            "protocol", f"the server's answer is not JSON: {response.text[:200]!r}", status_code=502
+        ) from None
+    if not isinstance(data, dict):
+        raise HTTPFailure("protocol", f"the server's answer is not a JSON object: {str(data)[:200]!r}", 502)
+    return data
+
+
+def answer_text(data: dict[str, Any], *, chat: bool) -> str:
+    """The first choice's text (chat: message.content; text: text)."""
+    choices = data.get("choices") or []
+    if not choices or not isinstance(choices[0], dict):
+        return ""
+    first = choices[0]
+    if chat:
+        message = first.get("message") or {}
+        content = message.get("content") if isinstance(message, dict) else None
+        return content if isinstance(content, str) else ""
+    text = first.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def usage_tokens(data: dict[str, Any]) -> tuple[int, int]:
+    usage = data.get("usage") or {}
+    if not isinstance(usage, dict):
+        return 0, 0
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+
+
+def is_context_overflow(detail: str) -> bool:
+    """OpenAI says context_length_exceeded; llama.cpp and vLLM say it in words."""
+    text = detail.lower()
+    return any(s in text for s in ("context_length_exceeded", "context length", "context size", "context window"))
+
+
+def _error_detail(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:300]}"
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        message = error.get("message") or error.get("code") or json.dumps(error)[:300]
+        code = error.get("code")
+        return f"HTTP {response.status_code}: {message}" + (f" ({code})" if code and code != message else "")
+    if isinstance(error, str):
+        return f"HTTP {response.status_code}: {error}"
+    return f"HTTP {response.status_code}: {json.dumps(data)[:300]}"
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def is_loopback(url: str) -> bool:
+    return any(h in url for h in ("://127.", "://localhost", "://[::1]", "://0.0.0.0"))
