@@ -98,6 +98,12 @@ def demo_for(pid_signature: Any, entry: trace.TraceEntry) -> dict[str, Any]:
     return {"inputs": dict(entry.inputs), "outputs": dict(entry.outputs), "augmented": True}
 
 
+def demo_signature(predictor: Any) -> Any:
+    """The fields a labeled demo for this predictor may fill: ChainOfThought's include `reasoning`
+    (a row's hand-written rationale); ReAct's step fields are never in a dataset, so its declared ones."""
+    return predictor.effective_signature() if predictor.kind == "ChainOfThought" else predictor.signature
+
+
 def labeled_demo(signature: Any, example: Example) -> dict[str, Any] | None:
     """A raw example as a demo for a predictor whose fields it has (None if it does not fit)."""
     values = example.record()

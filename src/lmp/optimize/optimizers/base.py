@@ -11,7 +11,7 @@ from lmp.optimize.context import BudgetExhausted, OptimizeContext, TrialReport, 
 from lmp.optimize.data import Example
 from lmp.optimize.evaluate import EvalResult, evaluate
 from lmp.optimize.metrics import Metric
-from lmp.optimize.runner import Candidate, Runner, fingerprint, labeled_demo
+from lmp.optimize.runner import Candidate, Runner, demo_signature, fingerprint, labeled_demo
 from lmp.optimize.state import PredictorState, State
 from lmp.runtime import settings
 from lmp.runtime.errors import LmpRuntimeError
@@ -130,7 +130,7 @@ def labeled_candidate(runner: Runner, examples: list[Example], k: int, seed: int
         pool = random.Random(seed).sample(pool, min(k, len(pool)))
     cand: Candidate = {}
     for pid in runner.predictor_ids:
-        sig = runner.predictor(pid).signature
+        sig = demo_signature(runner.predictor(pid))
         demos = [d for ex in pool if (d := labeled_demo(sig, ex)) is not None][:k]
         if demos:
             cand[pid] = PredictorState(runner.hashes[pid], demos=demos)
@@ -227,7 +227,7 @@ class Bootstrapper:
         cand: Candidate = {}
         for pid in self.runner.predictor_ids:
             ds = list(demos[pid])
-            sig = self.runner.predictor(pid).signature
+            sig = demo_signature(self.runner.predictor(pid))
             for ex in rest:
                 if len(ds) >= max_labeled:
                     break
