@@ -162,3 +162,20 @@ def test_cli_eval_optimize_diff(tmp_path, models, capsys):
     bad.write_text('{"text": "x", "label": "maybe"}\n')
     assert main(["eval", str(prog), "--dev", str(bad), "--metric", "exact_match"]) == 1
     assert "bad.jsonl:1" in capsys.readouterr().err
+
+
+def test_optimize_warns_when_dev_got_worse(capsys):
+    from types import SimpleNamespace
+
+    from lmp.cli.cmd_optimize import print_comparison
+    from lmp.optimize.state import State
+
+    state = State(program_path="p.lmp", program_hash="0", optimizer="bootstrap", module="M")
+    res = SimpleNamespace(state=state, before=0.5, after=0.25, calls=3, cached_calls=0, tokens=10, cost=0.0)
+    print_comparison(res, "exact_match", "p.state.json")
+    captured = capsys.readouterr()
+    assert "state written to p.state.json" in captured.out
+    assert "scored LOWER on dev" in captured.err and "0.500 -> 0.250" in captured.err
+    res.after = 0.75
+    print_comparison(res, "exact_match", "p.state.json")
+    assert "LOWER" not in capsys.readouterr().err

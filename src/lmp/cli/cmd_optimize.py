@@ -104,6 +104,12 @@ def print_comparison(res: Any, metric: str, output: str) -> None:
     if s.scores.get("dev_is_train"):
         print("note: no --dev given; scores are on the training set (optimistic)")
     print(f"state written to {output}")
+    if res.before is not None and res.after is not None and res.after < res.before:
+        # Written anyway (it is the optimizer's result, and diff-state/preview need it), but a user
+        # must not ship it unknowingly.
+        print(f"warning: the optimized program scored LOWER on dev than the unoptimized one "
+              f"({_f(res.before)} -> {_f(res.after)}). Run without --state to keep the baseline, or try more "
+              "training rows or another optimizer; `lmp diff-state` shows what changed.", file=sys.stderr)
 
 
 def _f(v: float | None) -> str:
