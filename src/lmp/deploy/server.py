@@ -46,28 +46,28 @@ from lmp.deploy.schema import openapi_document, request_model, response_model, s
 from lmp.runtime import settings as rt_settings
 from lmp.runtime.errors import LMOutputError, LmpRuntimeError
 from lmp.runtime.lm.base import LMAuthError, LMConnectionError, LMError, LMRateLimitError, LMTimeoutError
-from lmp.runtime.lm.history import CallRecord, History
+from lmp.runtime.lm.history import CallRecord, History, Totals
 
 # ------------------------------------------------------------------ per-request usage
 
 
 @dataclass
-class Usage:
-    calls: int = 0
-    cached: int = 0
-    errors: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    model_latency_s: float = 0.0
+class Usage(Totals):
+    """One request's model calls: the history's totals, plus which models answered."""
+
     models: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, r: CallRecord) -> None:
+        with self.lock:
+            super().add(r)
+            self.models.add(r.model)
 
     def as_log(self) -> dict[str, Any]:
         return {"model_calls": self.calls, "cached_calls": self.cached, "model_errors": self.errors,
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "tokens": self.prompt_tokens + self.completion_tokens, "cost": round(self.cost, 8),
-                "model_latency_ms": round(self.model_latency_s * 1000, 1), "models": sorted(self.models)}
+                "tokens": self.tokens, "cost": round(self.cost, 8),
+                "model_latency_ms": round(self.latency_s * 1000, 1), "models": sorted(self.models)}
 
 
 _usage: contextvars.ContextVar[Usage | None] = contextvars.ContextVar("lmp_serve_usage", default=None)
@@ -81,15 +81,7 @@ class MeteringHistory(History):
     def add(self, record: CallRecord) -> CallRecord:
         usage = _usage.get()
         if usage is not None:
-            with usage.lock:
-                usage.calls += 1
-                usage.cached += int(record.cached)
-                usage.errors += int(record.error is not None)
-                usage.prompt_tokens += record.prompt_tokens
-                usage.completion_tokens += record.completion_tokens
-                usage.cost += record.cost or 0.0
-                usage.model_latency_s += record.latency_s or 0.0
-                usage.models.add(record.model)
+            usage.add(record)
         return super().add(record)
 
     def __bool__(self) -> bool:
@@ -321,7 +313,7 @@ def build_app(server: LmpServer) -> Starlette:
         try:
             result = await _handle(request, name, usage)
             headers = {"x-request-id": request_id,
-                       "x-lmp-tokens": str(usage.prompt_tokens + usage.completion_tokens),
+                       "x-lmp-tokens": str(usage.tokens),
                        "x-lmp-cost": f"{usage.cost:.8f}"}
             response: Response = JSONResponse(result, headers=headers)
         except Exception as exc:  # noqa: BLE001 - the server never dies on a request

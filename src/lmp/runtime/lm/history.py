@@ -139,6 +139,15 @@ class Totals:
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def add(self, r: CallRecord) -> None:
+        self.calls += 1
+        self.cached += int(r.cached)
+        self.errors += int(r.error is not None)
+        self.prompt_tokens += r.prompt_tokens
+        self.completion_tokens += r.completion_tokens
+        self.cost += r.cost or 0.0
+        self.latency_s += r.latency_s or 0.0
+
 
 class History:
     """Thread-safe in-memory list of `CallRecord`s, optionally mirrored to a JSONL file."""
@@ -194,13 +203,7 @@ class History:
     def totals(self, records: list[CallRecord] | None = None) -> Totals:
         t = Totals()
         for r in self.records() if records is None else records:
-            t.calls += 1
-            t.cached += int(r.cached)
-            t.errors += int(r.error is not None)
-            t.prompt_tokens += r.prompt_tokens
-            t.completion_tokens += r.completion_tokens
-            t.cost += r.cost
-            t.latency_s += r.latency_s
+            t.add(r)
         return t
 
     @staticmethod
