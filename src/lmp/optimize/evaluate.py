@@ -28,6 +28,7 @@ from lmp.optimize.context import Budget, BudgetExhausted
 from lmp.optimize.data import Example
 from lmp.optimize.metrics import Metric
 from lmp.optimize.runner import Candidate, Runner, fingerprint
+from lmp.runtime.batch import finished_rows
 from lmp.runtime.errors import LmpRuntimeError
 from lmp.runtime.trace import TraceEntry
 
@@ -131,21 +132,6 @@ class ScoreBar:
 # ------------------------------------------------------------------ evaluation
 
 
-def _load_out(path: str) -> dict[int, dict[str, Any]]:
-    done: dict[int, dict[str, Any]] = {}
-    if not os.path.exists(path):
-        return done
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue  # a torn last line from a killed run
-            if isinstance(rec, dict) and isinstance(rec.get("_row"), int):
-                done[rec["_row"]] = rec
-    return done
-
-
 def score_row(runner: Runner, metric: Metric, index: int, example: Example, keep_trace: bool = False) -> RowResult:
     try:
         pred, entries = runner.run(example)
@@ -176,7 +162,7 @@ def evaluate(runner: Runner, examples: list[Example], metric: Metric, candidate:
     results: dict[int, RowResult] = {}
     resumed = 0
     if out:
-        for i, rec in _load_out(out).items():
+        for i, rec in finished_rows(out).items():
             if i < n and rec.get("_key") == f"{fp}:{examples[i].key}" and rec.get("error") is None:
                 results[i] = RowResult(i, examples[i], rec.get("prediction"), float(rec.get("score") or 0.0),
                                        metric_error=rec.get("metric_error"))

@@ -61,20 +61,28 @@ def read_rows(path: str) -> list[dict[str, Any]]:
     return rows
 
 
-def completed(output: str) -> dict[int, dict[str, Any]]:
-    """Rows already finished successfully in `output`: row -> record (last one wins)."""
+def finished_rows(path: str, *, with_key: str | None = None) -> dict[int, dict[str, Any]]:
+    """Records of a resumable JSONL results file: row number (`_row`) -> record, the last one winning.
+
+    A torn last line (the process was killed mid-write) is skipped, so a rerun redoes that row.
+    `with_key`: only records that have it (e.g. "output": rows that succeeded)."""
     done: dict[int, dict[str, Any]] = {}
-    if not os.path.exists(output):
+    if not os.path.exists(path):
         return done
-    with open(output, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8") as fh:
         for line in fh:
             try:
                 rec = json.loads(line)
             except ValueError:
-                continue  # a torn last line from a killed process
-            if isinstance(rec, dict) and isinstance(rec.get("_row"), int) and "output" in rec:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("_row"), int) and (with_key is None or with_key in rec):
                 done[rec["_row"]] = rec
     return done
+
+
+def completed(output: str) -> dict[int, dict[str, Any]]:
+    """Rows already finished successfully in `output`: row -> record (last one wins)."""
+    return finished_rows(output, with_key="output")
 
 
 class Progress:
