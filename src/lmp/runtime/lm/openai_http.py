@@ -16,9 +16,10 @@ import atexit
 import json
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 # Model-id prefixes (litellm's spelling) that mean "an OpenAI-compatible endpoint".
 CHAT_PREFIX = "openai/"
@@ -30,7 +31,7 @@ _CLIENT_KEYS = frozenset(
 )
 
 # Threads share one pool per endpoint; 64 matches the runtime's worker pool for async calls.
-_POOL_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=30)
+_POOL_SIZE = 64
 _clients: dict[str, httpx.Client] = {}
 _clients_lock = threading.Lock()
 
@@ -66,12 +67,16 @@ class HTTPFailure(Exception):
 def _client(api_base: str) -> httpx.Client:
     client = _clients.get(api_base)
     if client is None:
+        import httpx  # here, not at module level: `lmp check` and the language server never call a model
+
         with _clients_lock:
             client = _clients.get(api_base)
             if client is None:
+                limits = httpx.Limits(max_connections=_POOL_SIZE, max_keepalive_connections=_POOL_SIZE,
+                                      keepalive_expiry=30)
                 # No env proxies for loopback servers: an HTTP(S)_PROXY meant for the internet must not
                 # swallow calls to 127.0.0.1. Remote endpoints honour the environment like litellm does.
-                client = httpx.Client(limits=_POOL_LIMITS, trust_env=not is_loopback(api_base))
+                client = httpx.Client(limits=limits, trust_env=not is_loopback(api_base))
                 _clients[api_base] = client
     return client
 
@@ -96,6 +101,7 @@ def post(
     timeout: float | None,
 ) -> dict[str, Any]:
     """POST `body` as JSON to `api_base + path`; the decoded JSON answer, or `HTTPFailure`."""
+    import httpx
     url = api_base.rstrip("/") + path
     headers = {"Content-Type": "application/json"}
     if api_key:
