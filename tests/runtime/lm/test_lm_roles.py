@@ -60,6 +60,7 @@ def test_make_lm_builds_without_importing_litellm():
 def test_import_does_not_load_litellm():
     import subprocess
 
-    code = "import lmp.runtime.lm, sys; print('litellm' in sys.modules, 'xllamacpp' in sys.modules)"
+    code = ("import lmp.runtime.lm, sys; "
+            "print('litellm' in sys.modules, 'xllamacpp' in sys.modules, 'httpx' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False", "False"]
+    assert out.split() == ["False", "False", "False"]
