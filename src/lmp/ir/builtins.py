@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lmp.ir.types import ANY, BOOL, FLOAT, INT, STR, AnyType, DictType, ListType, Type
+from lmp.ir.types import ANY, BOOL, FLOAT, INT, NONE, STR, AnyType, DictType, ListType, Type
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,22 @@ class Builtin:
     doc: str
     result: Callable[[list[Type]], Type]
     kwargs: tuple[str, ...] = ()
+
+
+_MANY = 64  # "any number of arguments"
+
+
+def _numeric(types: list[Type]) -> Type:
+    """min/max/sum/abs: the element type of one list argument, else the common type of the arguments."""
+    if len(types) == 1 and isinstance(types[0], ListType):
+        types = [types[0].item]
+    if any(isinstance(t, AnyType) for t in types):
+        return ANY
+    if types and all(t == types[0] for t in types):
+        return types[0]
+    if all(t in (INT, FLOAT) for t in types):
+        return FLOAT
+    return ANY
 
 
 def _item(types: list[Type]) -> Type:
@@ -45,5 +61,15 @@ BUILTINS: dict[str, Builtin] = {
                     ts[0].item, (ListType, AnyType)) else ListType(ANY)),
         Builtin("keys", 1, 1, "keys(d): the keys of a dict",
                 lambda ts: ListType(STR) if ts and isinstance(ts[0], DictType) else ListType(ANY)),
+        Builtin("unique", 1, 1, "unique(items): the list without repeats, first occurrences in order "
+                "(e.g. passages retrieved twice over several hops)", lambda ts: ts[0] if ts else ListType(ANY)),
+        Builtin("min", 1, _MANY, "min(items) or min(a, b, ...): the smallest value", _numeric),
+        Builtin("max", 1, _MANY, "max(items) or max(a, b, ...): the largest value", _numeric),
+        Builtin("sum", 1, 1, "sum(numbers): the total of a list of numbers", _numeric),
+        Builtin("abs", 1, 1, "abs(x): the absolute value of a number", _numeric),
+        Builtin("round", 1, 2, "round(x) -> int, round(x, digits) -> float",
+                lambda ts: INT if len(ts) == 1 else FLOAT),
+        Builtin("print", 0, _MANY, "print(values...): write the values to stderr (for debugging; stdout holds "
+                "the result)", lambda _: NONE),
     ]
 }

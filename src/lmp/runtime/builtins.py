@@ -51,6 +51,35 @@ def _float(value: Any) -> float:
         raise LmpRuntimeError(f"float(): cannot convert {value!r} to a number") from None
 
 
+def _unique(items: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    seen: set[str] = set()
+    for item in items:
+        # By value, so records and dicts (unhashable) dedupe too.
+        key = json.dumps(to_plain(item), sort_keys=True, ensure_ascii=False, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+def _concat(lists: list[list[Any]]) -> list[Any]:
+    out: list[Any] = []
+    for part in lists:
+        if not isinstance(part, list):
+            raise LmpRuntimeError(f"concat(): expected a list of lists, found {_str(part)[:60]!r}")
+        out.extend(part)
+    return out
+
+
+def _keys(d: Any) -> list[Any]:
+    if isinstance(d, Record):
+        return list(to_plain(d))
+    if not isinstance(d, dict):
+        raise LmpRuntimeError(f"keys(): expected a dict, got {type(d).__name__}")
+    return list(d)
+
+
 BUILTINS: dict[str, Callable[..., Any]] = {
     "range": _range,
     "len": len,
@@ -60,6 +89,9 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "bool": bool,
     "majority": majority,
     "join": _join,
+    "concat": _concat,
+    "keys": _keys,
+    "unique": _unique,
     "min": min,
     "max": max,
     "sum": sum,
