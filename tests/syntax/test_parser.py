@@ -33,6 +33,16 @@ def test_newlines_continue_unions_calls_and_else() -> None:
     assert parse(text).diagnostics == []
 
 
+def test_brackets_and_keywords_inside_a_comment_line_do_not_join_statements() -> None:
+    # A comment line that contains `)`, `}`, `|` or starts with `else` must not make the statement
+    # before it continue onto the next line.
+    for comment in ("# unique(): drop repeats", "# (see above)", "# else we stop", "# a | b", "# }", "# -> x"):
+        text = f"module M(q: str) -> (a: str) {{\n  z = q\n  {comment}\n  z = q\n  return (a: z)\n}}\n"
+        result = parse(text)
+        assert result.diagnostics == [], comment
+        assert len(result.trees) == 1
+
+
 def test_one_bad_line_does_not_hide_the_rest() -> None:
     text = (
         "module M(q: str) -> (a: str) {\n"

@@ -16,7 +16,9 @@ import re
 # Only what changes the meaning of a newline: strings and comments (which hide brackets and
 # newlines), brackets, and the newlines themselves.
 _SCAN = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""|"(?:[^"\\\n]|\\.)*"|#[^\n]*|[()\[\]\n]', re.DOTALL)
-_NEXT_CONTINUES = re.compile(r"(?:[ \t\f\r\n]|#[^\n]*)*(?:\||\}|\)|\]|else\b|elif\b|->|\Z)")
+# Possessive (`*+`): a comment is skipped whole. Were the regex allowed to backtrack into it, the `)`
+# of `# f()` or the word of `# else ...` on the next line would count as continuing the statement.
+_NEXT_CONTINUES = re.compile(r"(?:[ \t\f\r\n]|#[^\n]*+)*+(?:\||\}|\)|\]|else\b|elif\b|->|\Z)")
 _LAST_WORD = re.compile(r"(?:and|or|not|in)$")
 _OPEN_ENDED_CHARS = frozenset("{,|=:+-*/%<>.")
 _SPACE = " \t\f\r"
