@@ -156,3 +156,22 @@ def test_lm_judge_metric_runs_on_its_role(tmp_path, models):
     # Judge calls are not part of the optimized program's traces: no demo for the metric's predictor.
     assert "judged.judge" not in res.state.predictors
     assert any(c["params"].get("predictor") == "judged.judge" for c in task.calls)
+
+
+def test_mipro_on_a_large_dev_set_scores_minibatches_then_fully_evaluates_the_best(tmp_path, models):
+    task, _prompt = models
+    handle, train, dev, metric = setup(tmp_path, n_dev=40)
+    before = len(task.history.records())
+    opt = get_optimizer("mipro", minibatch_size=10, minibatch_full_eval_steps=2, num_trials=4)
+    lines: list[str] = []
+    ctx = OptimizeContext(prompt_model="prompt")
+    ctx.reporter.info = lines.append  # type: ignore[method-assign]
+    state = opt.compile(handle, train, metric, dev, ctx=ctx)
+    assert "polarity" in (state.predictors["Classify.classify"].instructions or "")
+    full_evals = [line for line in lines if line.startswith("full evaluation after trial")]
+    assert [line.split(":")[0] for line in full_evals] == ["full evaluation after trial 2",
+                                                           "full evaluation after trial 4"]
+    # 4 minibatch trials of 10 rows and 2 full evaluations of 40 (plus dev before/after and bootstrap)
+    # cost well under 4 full evaluations of every trial would.
+    task_calls = len(task.history.records()) - before
+    assert task_calls < 4 * 40 + 2 * 40 + len(train) + 40
