@@ -5,8 +5,11 @@ that `lmp --help` stays fast."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import warnings
+from collections.abc import Iterator
 
 from lmp import __version__
 
@@ -37,6 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _warnings_as_lines(debug: bool) -> Iterator[None]:
+    """lmp's own warnings (a stale state file, ...) as `warning: ...` lines, like its errors; Python's
+    default format (source path, line, the offending code line) is for --debug."""
+    if debug:
+        yield
+        return
+    with warnings.catch_warnings():
+        def show(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+            print(f"warning: {message}", file=sys.stderr)
+
+        warnings.showwarning = show  # type: ignore[assignment]
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -44,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with _warnings_as_lines(args.debug):
+            return int(args.func(args) or 0)
     except UsageError as exc:
         print(f"lmp {args.command}: {exc}", file=sys.stderr)
         return 2
