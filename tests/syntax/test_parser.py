@@ -96,3 +96,20 @@ def test_binary_junk_and_deep_nesting_give_diagnostics() -> None:
 def test_huge_file_is_refused_cleanly() -> None:
     result = parse("#" * 6_000_000)
     assert [d.code for d in result.diagnostics] == ["E002"]
+
+
+def test_any_comment_line_between_statements_changes_nothing() -> None:
+    import string
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    typed = st.sampled_from(sorted(set(string.printable) - set("\n\r\x0b\x0c")))  # what people type
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(typed | st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=40))
+    def check(comment: str) -> None:
+        text = f"module M(q: str) -> (a: str) {{\n  z = q\n  # {comment}\n  z = q\n  return (a: z)\n}}\n"
+        assert parse(text).diagnostics == [], comment
+
+    check()
