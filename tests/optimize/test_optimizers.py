@@ -175,3 +175,28 @@ def test_mipro_on_a_large_dev_set_scores_minibatches_then_fully_evaluates_the_be
     # cost well under 4 full evaluations of every trial would.
     task_calls = len(task.history.records()) - before
     assert task_calls < 4 * 40 + 2 * 40 + len(train) + 40
+
+
+def test_a_trial_whose_answers_do_not_parse_scores_zero_instead_of_ending_the_run(tmp_path, models):
+    from lmp.runtime import settings
+    from lmp.runtime.lm import FakeLM, History
+
+    _task, prompt = models
+
+    def weak_on_variants(messages):
+        # The original instruction gets every label wrong (so no early stop spares the trials after it);
+        # the proposed "variant" instructions make the model ramble: no parsable answer at all.
+        objective = messages[0]["content"].split("your objective is:")[-1]
+        if "variant" in objective:
+            return "Sure! Here is some Python code instead."
+        if "polarity" not in objective:
+            right = toy.sections(toy.task_answer(messages))["label"]
+            return toy.chat(label="neg" if right == "pos" else "pos")
+        return toy.task_answer(messages)
+
+    task = FakeLM(weak_on_variants, history=History())
+    settings.configure(lm=task, history=task.history, lms={"prompt": prompt})
+    handle, train, dev, metric = setup(tmp_path)
+    state = get_optimizer("mipro", num_trials=6).compile(handle, train, metric, dev,
+                                                        ctx=OptimizeContext(prompt_model="prompt"))
+    assert "polarity" in (state.predictors["Classify.classify"].instructions or "")

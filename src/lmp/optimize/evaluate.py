@@ -29,7 +29,7 @@ from lmp.optimize.data import Example
 from lmp.optimize.metrics import Metric
 from lmp.optimize.runner import Candidate, Runner, fingerprint
 from lmp.runtime.batch import finished_rows
-from lmp.runtime.errors import LmpRuntimeError
+from lmp.runtime.errors import LMOutputError, LmpRuntimeError
 from lmp.runtime.trace import TraceEntry
 
 
@@ -42,6 +42,7 @@ class RowResult:
     error: str | None = None  # the program failed on this row
     metric_error: str | None = None  # the metric raised
     trace: list[TraceEntry] = field(default_factory=list)
+    unparsed: bool = False  # the error is the model's answer not fitting the output types
 
     def to_json(self, key: str) -> dict[str, Any]:
         return {"_row": self.index, "_key": key, "inputs": self.example.inputs, "gold": self.example.gold,
@@ -138,7 +139,8 @@ def score_row(runner: Runner, metric: Metric, index: int, example: Example, keep
     except (KeyboardInterrupt, BudgetExhausted):
         raise
     except Exception as exc:  # noqa: BLE001 - a failing row scores 0 and is reported
-        return RowResult(index, example, None, 0.0, error=f"{type(exc).__name__}: {exc}")
+        return RowResult(index, example, None, 0.0, error=f"{type(exc).__name__}: {exc}",
+                         unparsed=isinstance(exc, LMOutputError))
     try:
         score = metric(example, pred)
     except KeyboardInterrupt:
@@ -152,7 +154,11 @@ def score_row(runner: Runner, metric: Metric, index: int, example: Example, keep
 def evaluate(runner: Runner, examples: list[Example], metric: Metric, candidate: Candidate | None = None, *,
              concurrency: int = 4, progress: bool | None = False, label: str = "", stop_below: float | None = None,
              budget: Budget | None = None, out: str | None = None, memo: dict[tuple[str, str], Any] | None = None,
-             max_errors: int | None = None, keep_traces: bool = False) -> EvalResult:
+             max_errors: int | None = None, keep_traces: bool = False, unparsed_is_zero: bool = False) -> EvalResult:
+    """Score `candidate` on `examples`. Failing rows score 0; more than `max_errors` of them (default: half
+    the rows, at least 10) stop the evaluation with TooManyErrors, since the program is likely broken.
+    `unparsed_is_zero`: answers that do not parse are only a low score, not an error (an optimizer's
+    trial of a weak candidate must not end the whole run)."""
     start = time.perf_counter()
     runner.apply(candidate)
     fp = fingerprint(candidate)
@@ -192,7 +198,7 @@ def evaluate(runner: Runner, examples: list[Example], metric: Metric, candidate:
             results[i] = r
             state["sum"] += r.score
             state["done"] += 1
-            if r.error or r.metric_error:
+            if (r.error and not (unparsed_is_zero and r.unparsed)) or r.metric_error:
                 state["errors"] += 1
             if memo is not None and not r.error:
                 memo[(fp, examples[i].key)] = r

@@ -61,7 +61,7 @@ class Optimizer(ABC):
     def evaluate(self, runner: Runner, candidate: Candidate | None, examples: list[Example], metric: Metric,
                  ctx: OptimizeContext, stop_below: float | None = None, label: str = "") -> EvalResult:
         return evaluate(runner, examples, metric, candidate, concurrency=ctx.concurrency, progress=ctx.progress,
-                        label=label, stop_below=stop_below, budget=ctx.budget, memo=ctx.memo)
+                        label=label, stop_below=stop_below, budget=ctx.budget, memo=ctx.memo, unparsed_is_zero=True)
 
     def trial(self, ctx: OptimizeContext, key: str, number: int, total: int | None,
               run: Callable[[], dict[str, Any]], note: str = "") -> dict[str, Any]:
