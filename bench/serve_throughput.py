@@ -162,7 +162,7 @@ def main() -> int:
               f"{r['model_p50_ms']:>9.1f} {r['overhead_p50_ms']:>11.1f} {r['overhead_p95_ms']:>11.1f}")
     if not args.inprocess_fake:
         print(f"(floor: one request >= {floor_ms:.0f} ms; N clients <= N/{args.latency:g} req/s. 'model p50' is the "
-              "time inside model calls (litellm + HTTP + the fake's sleep); 'lmp ovh' = server latency - model time)")
+              "time inside model calls (lmp's HTTP client + the fake's sleep); 'lmp ovh' = server latency - model time)")
     return 0
 
 
