@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmp.ir import nodes as ir
-from lmp.ir.types import STR, OptionalType, Type
+from lmp.ir.types import OptionalType, Type
 from lmp.runtime.errors import LmpRuntimeError
+from lmp.runtime.predictors import labeled_signature
 from lmp.runtime.values import check_value, to_plain
 
 
@@ -118,11 +119,9 @@ def predictor_fields(module: ir.Module) -> dict[str, Type]:
     own = {p.name for p in module.params} | {f.name for f in module.outputs}
     fields: dict[str, Type] = {}
     for pred in module.predictors:
-        sig = pred.signature
-        if sig is None:
+        if pred.signature is None:
             continue
-        if pred.kind == "ChainOfThought":
-            fields.setdefault("reasoning", STR)
+        sig = labeled_signature(pred.kind, pred.signature)
         for f in [*sig.inputs, *sig.outputs]:
             fields.setdefault(f.name, f.type)
     return {name: t for name, t in fields.items() if name not in own}

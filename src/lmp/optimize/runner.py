@@ -14,6 +14,7 @@ from typing import Any
 from lmp.optimize.data import Example
 from lmp.optimize.state import PredictorState, State, predictor_hashes
 from lmp.runtime import trace
+from lmp.runtime.predictors import labeled_signature
 from lmp.runtime.state import PredictorState as RtPredictorState
 from lmp.runtime.state import RuntimeState
 from lmp.runtime.values import to_plain
@@ -99,9 +100,8 @@ def demo_for(pid_signature: Any, entry: trace.TraceEntry) -> dict[str, Any]:
 
 
 def demo_signature(predictor: Any) -> Any:
-    """The fields a labeled demo for this predictor may fill: ChainOfThought's include `reasoning`
-    (a row's hand-written rationale); ReAct's step fields are never in a dataset, so its declared ones."""
-    return predictor.effective_signature() if predictor.kind == "ChainOfThought" else predictor.signature
+    """The fields a labeled demo for this run-time predictor may fill (see `labeled_signature`)."""
+    return labeled_signature(predictor.kind, predictor.signature)
 
 
 def labeled_demo(signature: Any, example: Example) -> dict[str, Any] | None:

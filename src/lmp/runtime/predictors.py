@@ -65,6 +65,13 @@ def with_reasoning(sig: Signature) -> Signature:
     return Signature(sig.name, list(sig.inputs), [REASONING, *sig.outputs], sig.instructions, sig.inline)
 
 
+def labeled_signature(kind: str, sig: Signature) -> Signature:
+    """The fields a labeled demo (a dataset row) may fill for a predictor of `kind`: ChainOfThought's
+    include `reasoning` (a row's hand-written rationale); ReAct's step fields are never in a dataset,
+    so its declared ones."""
+    return with_reasoning(sig) if kind == "ChainOfThought" else sig
+
+
 @dataclass
 class PredictorRuntime:
     """The run-time side of a `let` predictor; `instructions` and `demos` are what state files set."""
