@@ -23,7 +23,7 @@ from lmp.runtime.lm import (
 )
 
 
-@pytest.fixture(autouse=True, params=["http", "litellm"])
+@pytest.fixture(autouse=True, params=["auto", "litellm"])
 def transport(request, monkeypatch):
     monkeypatch.setenv("LMP_TRANSPORT", request.param)
     return request.param

@@ -44,8 +44,7 @@ from .openai_http import (
 )
 from .transcript import flatten_messages, merge_stop
 
-Transport = str  # "auto" | "http" | "litellm"
-TRANSPORTS = ("auto", "http", "litellm")
+TRANSPORTS = ("auto", "litellm")
 
 # Call options consumed by lmp itself; never sent to the provider.
 LMP_CALL_OPTIONS = ("rollout_id", "cache", "predictor", "tags")
@@ -295,7 +294,7 @@ class LiteLLM(LM):
     `transport`: "auto" (default; `LMP_TRANSPORT` overrides) sends `openai/...` and
     `text-completion-openai/...` models that have an `api_base` over lmp's own keep-alive HTTP client
     (`openai_http`) and everything else through litellm; "litellm" forces litellm for every model
-    (e.g. a proxy that needs litellm's provider handling); "http" is "auto" under another name.
+    (e.g. a proxy that needs litellm's provider handling).
     `params` are default request params (temperature, max_tokens, …) merged under per-call params.
     `fallbacks` are model ids (or `LM` objects) tried in order once the primary model has failed
     after its retries. Per-call lmp options (never sent to the provider): `rollout_id` (distinct
@@ -320,7 +319,7 @@ class LiteLLM(LM):
         backoff_max: float = 20.0,
         sleep: Callable[[float], None] = time.sleep,
         name: str | None = None,
-        transport: Transport | None = None,
+        transport: str | None = None,
     ) -> None:
         if model_type not in ("chat", "text"):
             raise ValueError(f"model_type must be 'chat' or 'text', not {model_type!r}")
@@ -473,13 +472,9 @@ class LiteLLM(LM):
         kwargs["max_retries"] = 0
         if self.api_base:
             kwargs["api_base"] = self.api_base
-        if self._api_key:
-            kwargs["api_key"] = self._api_key
-        elif self.api_base and is_loopback(self.api_base):
-            # Local OpenAI-compatible servers need no key, but the OpenAI client refuses to start
-            # without one. A placeholder, never the user's OPENAI_API_KEY: a real key must not be
-            # sent to whatever happens to listen on a local port.
-            kwargs["api_key"] = "sk-no-key-needed"
+        key = self._api_key or self._local_placeholder_key()
+        if key:
+            kwargs["api_key"] = key
         try:
             if self.model_type == "text":
                 kwargs["stop"] = merge_stop(kwargs.get("stop"))
@@ -513,8 +508,8 @@ class LiteLLM(LM):
 
     def _call_http(self, model: str, messages: list[Message], request: dict[str, Any]) -> LMResponse:
         assert self.api_base is not None
-        body: dict[str, Any] = {k: v for k, v in request.items() if k != "timeout"}
-        body["model"] = served_name(model)
+        served = served_name(model)
+        body: dict[str, Any] = {**request, "model": served}  # client options (timeout, ...) stay out: see post()
         timeout = request.get("timeout", self.timeout)
         chat = self.model_type == "chat"
         if chat:
@@ -537,18 +532,19 @@ class LiteLLM(LM):
             model=self.name if model == self.model else model,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
-            cost=self._http_cost(served_name(model), prompt_tokens, completion_tokens),
+            cost=self._http_cost(served, prompt_tokens, completion_tokens),
             cached=False,
             raw=data,
         )
 
+    def _local_placeholder_key(self) -> str | None:
+        """Local OpenAI-compatible servers need no key, but clients send one. A placeholder, never the
+        user's OPENAI_API_KEY: a real key must not go to whatever happens to listen on a local port."""
+        return "sk-no-key-needed" if self.api_base and is_loopback(self.api_base) else None
+
     def _http_key(self) -> str | None:
-        if self._api_key:
-            return self._api_key
-        if self.api_base and is_loopback(self.api_base):
-            return "sk-no-key-needed"  # see _call_once: never the user's OPENAI_API_KEY on a local port
         # A remote OpenAI-compatible endpoint gets OPENAI_API_KEY, as litellm would send it.
-        return os.environ.get("OPENAI_API_KEY") or None
+        return self._api_key or self._local_placeholder_key() or os.environ.get("OPENAI_API_KEY") or None
 
     def _http_cost(self, served: str, prompt_tokens: int, completion_tokens: int) -> float:
         """Local servers are free; a remote one serving a model litellm can price is priced.
