@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from lmp.runtime.lm import DiskCache, LMResponse, cache_key
 from lmp.runtime.lm.cache import default_cache_dir
@@ -99,3 +100,29 @@ def test_two_processes_share_one_cache_file(tmp_path):
     assert all(p.wait(timeout=60) == 0 for p in procs)
     c = DiskCache(tmp_path)
     assert len(c) == 100 and c.get("a-49").text == "49" and c.get("b-0").text == "0"
+
+
+def test_many_connections_opening_a_new_cache_file_at_once(tmp_path):
+    # Several workers that start together all create the file, switch it to WAL and create the
+    # table; SQLite refuses some of those lock upgrades at once instead of waiting.
+    errors: list[BaseException] = []
+    for round_no in range(40):
+        folder = tmp_path / str(round_no)
+        barrier = threading.Barrier(6)
+
+        def open_and_write(tag: int, folder: Path = folder, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                cache = DiskCache(folder)
+                cache.put(f"k{tag}", LMResponse("v", "m"))
+                cache.close()
+            except BaseException as exc:  # noqa: BLE001 - collected and reported below
+                errors.append(exc)
+
+        workers = [threading.Thread(target=open_and_write, args=(i,)) for i in range(6)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        assert not errors, errors[:3]
+        assert len(DiskCache(folder)) == 6

@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,30 @@ def cache_key(model: str, messages: list[Message], params: dict[str, Any], rollo
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+_BUSY_TIMEOUT_S = 30.0
+
+
+def _while_locked(statement: Callable[[], object]) -> None:
+    """Run `statement`, retrying while another connection holds the lock it needs.
+
+    The connection's busy timeout is not enough when several processes open a new cache file at
+    once: switching to WAL and creating the table need a write lock taken from a read lock, and
+    SQLite returns "database is locked" at once rather than risk a deadlock by waiting.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    delay = 0.005
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as exc:
+            message = str(exc)
+            if ("locked" not in message and "busy" not in message) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
 class DiskCache:
     """Thread-safe, multi-process-safe response cache.
 
@@ -107,21 +132,21 @@ class DiskCache:
         self.misses = 0
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._conn() as conn:
-                conn.execute(
+            _while_locked(
+                lambda: self._conn().execute(
                     "CREATE TABLE IF NOT EXISTS responses ("
                     " key TEXT PRIMARY KEY, model TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL)"
                 )
+            )
 
     def _conn(self) -> sqlite3.Connection:
         # One connection per thread: sqlite connections must not be shared across threads, and WAL
         # lets readers in other processes proceed while one writes.
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+            _while_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
         return conn
 
