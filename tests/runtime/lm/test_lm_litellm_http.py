@@ -7,6 +7,7 @@ retry, fallback, cache, secret and error-message policies must not depend on the
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -189,3 +190,23 @@ def test_slow_server_is_timeout_error():
         with pytest.raises(LMTimeoutError, match="did not answer within 0.2 s"):
             lm.complete(MSGS)
         assert lm.stats["attempts"] == 2  # timeouts are retried
+
+
+def test_no_socket_is_reported_leaked_at_exit(fake_server, transport):
+    # Keep-alive connections (ours, or the OpenAI clients litellm caches) are closed at exit; Python
+    # in development mode would otherwise print "ResourceWarning: unclosed socket" for each one.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from lmp.runtime.lm import LiteLLM\n"
+        "lm = LiteLLM('openai/fake', api_base=sys.argv[1])\n"
+        "print(lm.complete([{'role': 'user', 'content': 'hello'}]).text)\n"
+    )
+    result = subprocess.run([sys.executable, "-X", "dev", "-c", code, fake_server.url],
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "LMP_TRANSPORT": transport})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "echo: hello"
+    # (litellm itself leaves an event loop unclosed, which dev mode also reports: not ours to close.)
+    assert "unclosed <socket" not in result.stderr, result.stderr

@@ -10,6 +10,8 @@ litellm is imported lazily inside the first call: it takes seconds to import and
 
 from __future__ import annotations
 
+import atexit
+import inspect
 import os
 import random
 import threading
@@ -70,7 +72,26 @@ def import_litellm() -> Any:
             litellm.telemetry = False
             litellm.set_verbose = False
             _litellm_module = litellm
+            atexit.register(_close_litellm_clients, litellm)
     return _litellm_module
+
+
+def _close_litellm_clients(litellm: Any) -> None:
+    """Close the OpenAI clients litellm keeps per endpoint, so their keep-alive sockets are shut
+    cleanly at exit instead of being reported as leaked (`ResourceWarning: unclosed socket`)."""
+    try:
+        clients = list(litellm.in_memory_llm_clients_cache.cache_dict.values())
+    except AttributeError:  # another litellm version: nothing to close that we know of
+        return
+    for client in clients:
+        close = getattr(client, "close", None)
+        # Async clients need an event loop to close; lmp calls litellm synchronously, so it makes none.
+        if close is None or inspect.iscoroutinefunction(close):
+            continue
+        try:
+            close()
+        except Exception:  # noqa: BLE001 - exiting anyway; a client that fails to close is not an error
+            pass
 
 
 # Env var that holds the API key for common providers (used in LMAuthError messages).
