@@ -38,12 +38,13 @@ class ProgramError(Exception):
 
 
 class ModuleHandle:
-    """`prog.ModuleName`: call it with keyword inputs; `.acall(...)` for asyncio."""
+    """`prog.ModuleName` (or `prog.SignatureName`, one predictor on its own): call it with keyword
+    inputs; `.acall(...)` for asyncio."""
 
     def __init__(self, handle: ProgramHandle, name: str) -> None:
         self._handle = handle
         self.name = name
-        self.module = handle.program.modules[name]
+        self.module = handle.interpreter.module(name)
 
     def __call__(self, **inputs: Any) -> Prediction:
         return self._handle.interpreter.run(self.name, inputs)
@@ -87,6 +88,11 @@ class ProgramHandle:
     def modules(self) -> list[str]:
         return [n for n, m in self.program.modules.items() if not m.is_metric]
 
+    @property
+    def signatures(self) -> list[str]:
+        """Named signatures, each callable on its own like a module."""
+        return list(self.program.signatures)
+
     def run(self, module: str, **inputs: Any) -> Prediction:
         return self.interpreter.run(module, inputs)
 
@@ -100,13 +106,16 @@ class ProgramHandle:
         if name.startswith("_"):
             raise AttributeError(name)
         program = self.__dict__.get("program")
-        if program is not None and name in program.modules and not program.modules[name].is_metric:
+        if program is not None and (name in program.modules and not program.modules[name].is_metric
+                                    or name in program.signatures):
             return ModuleHandle(self, name)
         mods = ", ".join(self.modules) if program is not None else ""
-        raise AttributeError(f"{os.path.basename(self.path)} has no module `{name}`; its modules are: {mods or '(none)'}")
+        sigs = ", ".join(self.signatures) if program is not None else ""
+        raise AttributeError(f"{os.path.basename(self.path)} has no module or signature `{name}`; its modules are: "
+                             f"{mods or '(none)'}" + (f"; its signatures: {sigs}" if sigs else ""))
 
     def __dir__(self) -> list[str]:
-        return [*super().__dir__(), *self.modules]
+        return [*super().__dir__(), *self.modules, *self.signatures]
 
     def __repr__(self) -> str:
         return f"<lmp program {self.path}: {', '.join(self.modules)}>"

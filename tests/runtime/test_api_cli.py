@@ -24,7 +24,7 @@ def test_load_and_call_typed(fake):
     assert out.category == "Wars and Conflicts" and out.confidence == 0.9
     assert out.model_dump() == {"category": "Wars and Conflicts", "confidence": 0.9}
     assert prog.modules == ["Classify"] and "event" in repr(prog.Classify)
-    with pytest.raises(AttributeError, match="has no module `Nope`"):
+    with pytest.raises(AttributeError, match="has no module or signature `Nope`.*its signatures: ClassifyEvent"):
         prog.Nope  # noqa: B018
 
 

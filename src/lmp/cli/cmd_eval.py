@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run a module over a dev set, score every prediction with a metric, print a "
                        "table, the score with a 95% confidence interval, LM calls, tokens and cost.")
     p.add_argument("program", help="the .lmp file")
-    p.add_argument("module", nargs="?", help="module to evaluate (default: the only module)")
+    p.add_argument("module", nargs="?", help="module, or signature run on its own, to evaluate (default: the only module)")
     p.add_argument("--dev", required=True, metavar="DEV.jsonl", help="one JSON object per line: inputs and gold outputs")
     p.add_argument("--metric", required=True, metavar="NAME",
                    help="exact_match, normalized_match, f1, contains, numeric[@TOL] (NAME:FIELD for one field), "
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     handle, module = load_for(args)
     metric = resolve_metric(args.metric, handle)
-    mod = handle.program.modules[module]
+    mod = handle.interpreter.module(module)  # a module, or a signature run on its own
     examples = load_dataset(args.dev, mod, require_gold=metric.needs_gold)
     if args.limit:
         examples = examples[: args.limit]

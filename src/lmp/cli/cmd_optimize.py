@@ -59,7 +59,13 @@ def run(args: argparse.Namespace) -> int:
 
     handle, module = load_for(args, default_state=False)
     metric = resolve_metric(args.metric, handle)
-    mod = handle.program.modules[module]
+    if module not in handle.program.modules and module in handle.program.signatures:
+        users = sorted({pid.split(".")[0] for pid, p in handle.interpreter.predictors.items()
+                        if p.signature is handle.program.signatures[module]})
+        raise UsageError(f"`{module}` is a signature; lmp optimize tunes the predictors of a module"
+                         + (f": optimize {' or '.join(users)}, which use{'s' if len(users) == 1 else ''} it"
+                            if users else ""))
+    mod = handle.interpreter.module(module)
     train = load_dataset(args.train, mod, require_gold=metric.needs_gold)
     dev = load_dataset(args.dev, mod, require_gold=metric.needs_gold) if args.dev else None
     settings = parse_settings(args.settings)

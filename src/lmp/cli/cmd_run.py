@@ -12,10 +12,10 @@ from lmp.cli.main import UsageError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a module on inputs (or a JSONL batch) and print its typed outputs",
-                       description="Run a module of a .lmp program. Single run: -i field=value ...; batch: "
+                       description="Run a module (or one signature on its own) of a .lmp program. Single run: -i field=value ...; batch: "
                        "--input rows.jsonl (resumable: rerun after Ctrl-C skips finished rows).")
     p.add_argument("program", help="the .lmp file")
-    p.add_argument("module", nargs="?", help="module to run (default: the only module)")
+    p.add_argument("module", nargs="?", help="module, or signature run on its own, to run (default: the only module)")
     p.add_argument("-i", dest="fields", action="append", default=[], metavar="FIELD=VALUE",
                    help="an input value (JSON for lists/records/numbers); repeat for each input")
     p.add_argument("--json", action="store_true", help="print the outputs as JSON")
@@ -127,7 +127,7 @@ def _batch(handle: Any, module: str, args: argparse.Namespace) -> int:
     rows = read_rows(args.input)
     base = args.input[:-6] if args.input.endswith(".jsonl") else args.input
     output = args.output or base + ".out.jsonl"
-    keys = {p.name for p in handle.program.modules[module].params}
+    keys = {p.name for p in handle.interpreter.module(module).params}
     summary = run_batch(lambda inputs: handle.interpreter.run(module, inputs), rows, output,
                         concurrency=args.concurrency, input_keys=keys)
     msg = (f"{summary.done} row(s) done, {summary.skipped} already done, {summary.failed} failed "

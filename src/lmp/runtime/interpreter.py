@@ -68,6 +68,9 @@ class Interpreter:
         self._tools: dict[str, Callable[..., Any]] = {}
         self._retrievers: dict[str, Callable[[str, int], list[str]]] = {}
         self.state: RuntimeState | None = None
+        # Signatures called directly (`prog.ClassifyEvent(...)`, `lmp run f.lmp ClassifyEvent`): the
+        # module each one stands for, and the predictor that answers it.
+        self._signature_calls: dict[str, tuple[ir.Module, PredictorRuntime]] = {}
         for module in program.modules.values():
             for p in module.predictors:
                 if p.signature is None:
@@ -112,12 +115,34 @@ class Interpreter:
     # ------------------------------------------------------------------ entry points
 
     def module(self, name: str) -> ir.Module:
+        """The module `name`, or for a signature the one-predictor module that calls it."""
         mod = self.program.modules.get(name)
-        if mod is None or mod.is_metric:
-            names = ", ".join(n for n, m in self.program.modules.items() if not m.is_metric) or "(none)"
-            raise LmpRuntimeError(f"`{name}` is not a module of {os.path.basename(self.program.path)}; "
-                                  f"its modules are: {names}")
-        return mod
+        if mod is not None and not mod.is_metric:
+            return mod
+        if name in self.program.signatures:
+            return self._signature_call(name)[0]
+        names = ", ".join(n for n, m in self.program.modules.items() if not m.is_metric) or "(none)"
+        sigs = ", ".join(n for n in self.program.signatures)
+        raise LmpRuntimeError(f"`{name}` is not a module or signature of {os.path.basename(self.program.path)}; "
+                              f"its modules are: {names}" + (f"; its signatures: {sigs}" if sigs else ""))
+
+    def _signature_call(self, name: str) -> tuple[ir.Module, PredictorRuntime]:
+        """A signature run on its own. If exactly one predictor of the program is declared over it,
+        that predictor answers (its kind, model role and optimized instructions and demos), so a
+        state file applies; otherwise a plain `Predict` with the signature as written does."""
+        with self._lock:
+            found = self._signature_calls.get(name)
+            if found is None:
+                sig = self.program.signatures[name]
+                users = [p for p in self.predictors.values() if p.signature is sig]
+                pred = users[0] if len(users) == 1 else PredictorRuntime(name, "Predict", sig, None, {}, host=self)
+                mod = ir.Module(
+                    name, span=sig.span, name_span=sig.name_span, path=sig.path,
+                    params=[ir.Param(f.name, f.type, f.default, f.span, f.type_span) for f in sig.inputs],
+                    outputs=list(sig.outputs),
+                )
+                found = self._signature_calls[name] = (mod, pred)
+        return found
 
     def run(self, module_name: str, inputs: dict[str, Any] | None = None, **kw: Any) -> Prediction:
         """Run a module with checked inputs; returns its declared outputs as a Prediction."""
@@ -192,6 +217,9 @@ class Interpreter:
         if depth > MAX_DEPTH:
             raise LmpRuntimeError(f"modules call each other more than {MAX_DEPTH} levels deep (in {mod.name}); "
                                   "check for unbounded recursion")
+        call = self._signature_calls.get(mod.name)
+        if call is not None and call[0] is mod:
+            return self._finish(mod, trace.call(call[1], env))
         frame = Frame(mod, dict(env), depth)
         try:
             self.exec_block(mod.body, frame)
