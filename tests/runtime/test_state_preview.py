@@ -60,11 +60,22 @@ def test_bad_state_files(tmp_path):
 def test_preview_uses_example_and_model():
     prog = load("classify.lmp")
     p = render_preview(prog, "ClassifyEvent")
-    assert p.example == "ClassifyEvent" and p.adapter == "chat" and p.predictor_id == "ClassifyEvent"
+    # A signature previews as it runs: answered by the program's one predictor over it.
+    assert p.example == "ClassifyEvent" and p.adapter == "chat" and p.predictor_id == "Classify.classify"
     assert "Battle of Nineveh" in p.messages[-1]["content"]
     p2 = render_preview(prog, "Classify.classify")
     assert p2.predictor_id == "Classify.classify" and p2.messages == p.messages
     assert p2.model == "fake:NO MODEL CONFIGURED IN THIS TEST"  # LMP_MODEL_DEFAULT from conftest
+
+
+def test_a_signature_preview_shows_the_state_its_run_would_use():
+    prog = load("classify.lmp")
+    demo = {"inputs": {"event": "The Treaty of Westphalia is signed."},
+            "outputs": {"category": "Politics and Governance", "confidence": 0.8}}
+    state = {"predictors": {"Classify.classify": {"instructions": "Name the category.", "demos": [demo]}}}
+    p = render_preview(prog, "ClassifyEvent", state=state)
+    text = "\n".join(m["content"] for m in p.messages)
+    assert "Name the category." in text and "Treaty of Westphalia" in text
 
 
 def test_preview_placeholders_and_inputs():

@@ -120,13 +120,13 @@ class Interpreter:
         if mod is not None and not mod.is_metric:
             return mod
         if name in self.program.signatures:
-            return self._signature_call(name)[0]
+            return self.signature_call(name)[0]
         names = ", ".join(n for n, m in self.program.modules.items() if not m.is_metric) or "(none)"
         sigs = ", ".join(n for n in self.program.signatures)
         raise LmpRuntimeError(f"`{name}` is not a module or signature of {os.path.basename(self.program.path)}; "
                               f"its modules are: {names}" + (f"; its signatures: {sigs}" if sigs else ""))
 
-    def _signature_call(self, name: str) -> tuple[ir.Module, PredictorRuntime]:
+    def signature_call(self, name: str) -> tuple[ir.Module, PredictorRuntime]:
         """A signature run on its own. If exactly one predictor of the program is declared over it,
         that predictor answers (its kind, model role and optimized instructions and demos), so a
         state file applies; otherwise a plain `Predict` with the signature as written does."""

@@ -85,11 +85,10 @@ def _runtime_predictor(program: ir.Program, pred: ir.Predictor | None, sig: ir.S
         state_path = "(in memory)"
     if pred is not None and pred.id in interp.predictors:
         return interp.predictors[pred.id], state_path
-    runtime = PredictorRuntime(sig.name, "Predict", sig, None, {}, host=interp)
-    if interp.state is not None and sig.name in interp.state.predictors:
-        ps = interp.state.predictors[sig.name]
-        runtime.instructions, runtime.demos = ps.instructions, list(ps.demos)
-    return runtime, state_path
+    if sig.name in program.signatures:
+        # What `lmp run FILE SIGNATURE` would send: the program's one predictor over it, or a plain Predict.
+        return interp.signature_call(sig.name)[1], state_path
+    return PredictorRuntime(sig.name, "Predict", sig, None, {}, host=interp), state_path
 
 
 def render_preview(program: ir.Program, target: str, example: str | None = None,
@@ -107,16 +106,16 @@ def render_preview(program: ir.Program, target: str, example: str | None = None,
     values.update(inputs or {})
     runtime, state_path = _runtime_predictor(program, pred, sig, state)
     messages = runtime.render(values)
-    model = _model_name(program, pred)
+    model = _model_name(program, runtime.role)
     return Preview(runtime.id, sig.name, runtime.adapter.name, messages, ex.name if ex is not None else None,
                    state_path, model, values)
 
 
-def _model_name(program: ir.Program, pred: ir.Predictor | None) -> str | None:
+def _model_name(program: ir.Program, role: str | None) -> str | None:
     try:
         from lmp.runtime.settings import model_for
 
-        return model_for(program, pred.model_role if pred is not None else None)[0]
+        return model_for(program, role)[0]
     except Exception:  # noqa: BLE001 - a preview never fails because of model configuration
         return None
 
