@@ -63,7 +63,8 @@ class ModuleHandle:
     def __repr__(self) -> str:
         ins = ", ".join(f"{k}: {v}" for k, v in self.inputs.items())
         outs = ", ".join(f"{k}: {v}" for k, v in self.outputs.items())
-        return f"<lmp module {self.name}({ins}) -> ({outs})>"
+        kind = "module" if self.name in self._handle.program.modules else "signature"
+        return f"<lmp {kind} {self.name}({ins}) -> ({outs})>"
 
 
 class ProgramHandle:

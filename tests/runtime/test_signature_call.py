@@ -29,7 +29,7 @@ def test_a_signature_called_from_python_uses_the_programs_predictor_and_state(fa
     out = prog.ClassifyEvent(event="Battle of Hastings")
     assert out.model_dump() == {"category": "Wars and Conflicts", "confidence": 0.9}
     assert prog.signatures == ["ClassifyEvent"] and "ClassifyEvent" in dir(prog)
-    assert repr(prog.ClassifyEvent) == "<lmp module ClassifyEvent(event: str) -> (category: Category, confidence: float)>"
+    assert repr(prog.ClassifyEvent) == "<lmp signature ClassifyEvent(event: str) -> (category: Category, confidence: float)>"
     [call] = lm.history.records()
     prompt = "\n".join(m["content"] for m in call.messages)
     assert call.predictor == "Classify.classify"
