@@ -122,7 +122,7 @@ class Interpreter:
         if name in self.program.signatures:
             return self.signature_call(name)[0]
         names = ", ".join(n for n, m in self.program.modules.items() if not m.is_metric) or "(none)"
-        sigs = ", ".join(n for n in self.program.signatures)
+        sigs = ", ".join(self.program.signatures)
         raise LmpRuntimeError(f"`{name}` is not a module or signature of {os.path.basename(self.program.path)}; "
                               f"its modules are: {names}" + (f"; its signatures: {sigs}" if sigs else ""))
 
