@@ -110,10 +110,9 @@ class ProgramHandle:
         if program is not None and (name in program.modules and not program.modules[name].is_metric
                                     or name in program.signatures):
             return ModuleHandle(self, name)
-        mods = ", ".join(self.modules) if program is not None else ""
-        sigs = ", ".join(self.signatures) if program is not None else ""
-        raise AttributeError(f"{os.path.basename(self.path)} has no module or signature `{name}`; its modules are: "
-                             f"{mods or '(none)'}" + (f"; its signatures: {sigs}" if sigs else ""))
+        interpreter = self.__dict__.get("interpreter")
+        hint = interpreter.entry_points() if interpreter is not None else "its modules are: (none)"
+        raise AttributeError(f"{os.path.basename(self.path)} has no module or signature `{name}`; {hint}")
 
     def __dir__(self) -> list[str]:
         return [*super().__dir__(), *self.modules, *self.signatures]

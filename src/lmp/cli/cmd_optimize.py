@@ -60,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
     handle, module = load_for(args, default_state=False)
     metric = resolve_metric(args.metric, handle)
     if module not in handle.program.modules and module in handle.program.signatures:
-        users = sorted({pid.split(".")[0] for pid, p in handle.interpreter.predictors.items()
-                        if p.signature is handle.program.signatures[module]})
+        users = sorted({p.id.split(".")[0] for p in handle.interpreter.predictors_over(module)})
         raise UsageError(f"`{module}` is a signature; lmp optimize tunes the predictors of a module"
                          + (f": optimize {' or '.join(users)}, which use{'s' if len(users) == 1 else ''} it"
                             if users else ""))

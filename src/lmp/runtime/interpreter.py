@@ -121,10 +121,19 @@ class Interpreter:
             return mod
         if name in self.program.signatures:
             return self.signature_call(name)[0]
+        raise LmpRuntimeError(f"`{name}` is not a module or signature of {os.path.basename(self.program.path)}; "
+                              f"{self.entry_points()}")
+
+    def entry_points(self) -> str:
+        """What can be run, for an error about a name that cannot: `its modules are: ...; its signatures: ...`."""
         names = ", ".join(n for n, m in self.program.modules.items() if not m.is_metric) or "(none)"
         sigs = ", ".join(self.program.signatures)
-        raise LmpRuntimeError(f"`{name}` is not a module or signature of {os.path.basename(self.program.path)}; "
-                              f"its modules are: {names}" + (f"; its signatures: {sigs}" if sigs else ""))
+        return f"its modules are: {names}" + (f"; its signatures: {sigs}" if sigs else "")
+
+    def predictors_over(self, name: str) -> list[PredictorRuntime]:
+        """The program's predictors declared over the signature `name` (by reference, not a copy)."""
+        sig = self.program.signatures.get(name)
+        return [p for p in self.predictors.values() if sig is not None and p.signature is sig]
 
     def signature_call(self, name: str) -> tuple[ir.Module, PredictorRuntime]:
         """A signature run on its own. If exactly one predictor of the program is declared over it,
@@ -134,7 +143,7 @@ class Interpreter:
             found = self._signature_calls.get(name)
             if found is None:
                 sig = self.program.signatures[name]
-                users = [p for p in self.predictors.values() if p.signature is sig]
+                users = self.predictors_over(name)
                 pred = users[0] if len(users) == 1 else PredictorRuntime(name, "Predict", sig, None, {}, host=self)
                 mod = ir.Module(
                     name, span=sig.span, name_span=sig.name_span, path=sig.path,

@@ -83,12 +83,10 @@ def _runtime_predictor(program: ir.Program, pred: ir.Predictor | None, sig: ir.S
     interp = Interpreter(program, state)
     if state is not None and state_path is None:
         state_path = "(in memory)"
-    if pred is not None and pred.id in interp.predictors:
+    if pred is not None:  # find_predictor and the interpreter keep the same predictors (those with a signature)
         return interp.predictors[pred.id], state_path
-    if sig.name in program.signatures:
-        # What `lmp run FILE SIGNATURE` would send: the program's one predictor over it, or a plain Predict.
-        return interp.signature_call(sig.name)[1], state_path
-    return PredictorRuntime(sig.name, "Predict", sig, None, {}, host=interp), state_path
+    # A signature: what `lmp run FILE SIGNATURE` would send, the program's one predictor over it or a plain Predict.
+    return interp.signature_call(sig.name)[1], state_path
 
 
 def render_preview(program: ir.Program, target: str, example: str | None = None,
