@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from gen_program import generate  # noqa: E402
 
-from lmp.ir.project import load_text  # noqa: E402
+from lmp.project import load_text  # noqa: E402
 
 
 def timed(text: str, repeat: int = 15) -> tuple[float, float, float, int]:

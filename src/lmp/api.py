@@ -27,7 +27,7 @@ class ProgramError(Exception):
     user_facing = True
 
     def __init__(self, path: str, errors: list[Diagnostic], sources: dict[str, str]) -> None:
-        from lmp.cli.render import format_diagnostic
+        from lmp.diagnostics import format_diagnostic
 
         self.path = path
         self.diagnostics = errors
@@ -131,7 +131,7 @@ def _handle_from(loaded: Any, state: Any) -> ProgramHandle:
 
 def load(path: str | os.PathLike[str], state: Any = None) -> ProgramHandle:
     """Load, check and prepare a program; refuses a program with checker errors."""
-    from lmp.ir.project import load_program
+    from lmp.project import load_program
 
     p = os.fspath(path)
     if not os.path.exists(p):
@@ -141,13 +141,13 @@ def load(path: str | os.PathLike[str], state: Any = None) -> ProgramHandle:
 
 def loads(text: str, path: str = "<memory>.lmp", state: Any = None) -> ProgramHandle:
     """Like `load` for source text (tools and files resolve relative to `path`'s directory)."""
-    from lmp.ir.project import load_program
+    from lmp.project import load_program
 
     return _handle_from(load_program(os.path.abspath(path) if path != "<memory>.lmp" else path, text=text), state)
 
 
 def check(path: str | os.PathLike[str]) -> list[Diagnostic]:
-    from lmp.ir.project import load_program
+    from lmp.project import load_program
 
     return load_program(os.fspath(path)).diagnostics
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lmp.ir.project import load_program
+from lmp.project import load_program
 
 HERE = Path(__file__).parent
 VALID = sorted((HERE / "valid").rglob("*.lmp"))

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from lmp.diagnostics import Diagnostic
-from lmp.ir.project import load_program, load_text
+from lmp.project import load_program, load_text
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "diagnostics.md"

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lmp.ir.project import load_text
+from lmp.project import load_text
 
 SEEDS = [p.read_text() for p in sorted((Path(__file__).parent / "valid").glob("*.lmp"))]
 TOKEN = re.compile(r'"""[\s\S]*?"""|"[^"\n]*"|\w+|\s+|.', re.MULTILINE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lmp.fmt import format_source
 from lmp.fmt.format import find_comments, ir_dump
-from lmp.ir.project import load_text
+from lmp.project import load_text
 
 
 def program_dump(text: str) -> object:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lmp.fmt import FormatError, format_source
-from lmp.ir.project import load_text
+from lmp.project import load_text
 
 from .helpers import assert_formats_safely
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lmp.fmt import format_source
-from lmp.ir.project import load_text
+from lmp.project import load_text
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "language.md"
 BLOCKS = re.findall(r"```lmp\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL) if DOC.exists() else []

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from lmp.ir import nodes as ir
-from lmp.ir.project import load_text
 from lmp.ir.types import INT, STR, ListType, LiteralType, OptionalType, RecordType
+from lmp.project import load_text
 
 
 def shape(e: ir.Expr) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lmp.ir.project import load_program
+from lmp.project import load_program
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runtime"
 

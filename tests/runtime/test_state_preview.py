@@ -107,7 +107,7 @@ def test_preview_applies_state_beside_program(tmp_path):
     state = {"predictors": {"Classify.classify": {"instructions": "Optimized.", "demos": [
         {"inputs": {"event": "E"}, "outputs": {"category": "Economic Events", "confidence": 1.0}}]}}}
     (tmp_path / "classify.state.json").write_text(json.dumps(state))
-    from lmp.ir.project import load_program
+    from lmp.project import load_program
 
     prog = load_program(tmp_path / "classify.lmp").program
     p = render_preview(prog, "Classify.classify")

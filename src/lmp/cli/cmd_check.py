@@ -33,7 +33,7 @@ def collect_files(paths: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from lmp.cli.render import print_diagnostics
-    from lmp.ir.project import load_program
+    from lmp.project import load_program
 
     files = collect_files(args.paths)
     if not files:

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lmp.ir.project import load_program
+    from lmp.project import load_program
     from lmp.runtime.inputs import parse_assignments
     from lmp.runtime.preview import find_predictor, output_schema, render_preview
 

@@ -45,14 +45,12 @@ def model_overrides(values: list[str]) -> tuple[str | None, dict[str, str]]:
 
 
 def choose_module(program: Any, name: str | None) -> str:
-    modules = [n for n, m in program.modules.items() if not m.is_metric and m.path == program.path]
-    if name:
-        return name
-    if len(modules) == 1:
-        return modules[0]
-    if not modules:
-        raise UsageError(f"{program.path} declares no module to run")
-    raise UsageError(f"{os.path.basename(program.path)} has several modules; name one: {', '.join(modules)}")
+    from lmp.ir.nodes import EntryPointError
+
+    try:
+        return str(program.entry_module(name))
+    except EntryPointError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def configure_cli(args: argparse.Namespace) -> Any:

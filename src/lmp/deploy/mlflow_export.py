@@ -93,14 +93,13 @@ def export_mlflow(program: str, output: str, *, state: str | None = None, module
 
     from lmp import __version__
     from lmp.api import load
-    from lmp.cli.cmd_run import choose_module
 
     if os.path.exists(output):
         raise ExportError(f"{output} already exists; MLflow writes a new directory (remove it or choose another -o)")
     handle = load(program, state=state)  # refuses programs with checker errors, validates the state
-    mod_name = choose_module(handle.program, module)
+    mod_name = handle.program.entry_module(module)
     mod = handle.interpreter.module(mod_name)
-    from lmp.ir.project import load_program
+    from lmp.project import load_program
 
     loaded = load_program(os.path.abspath(program))
     files = [os.path.abspath(p) for p in loaded.files]

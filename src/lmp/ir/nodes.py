@@ -6,6 +6,7 @@ Lowering fills these from the syntax tree; the checker records expression types 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -327,6 +328,12 @@ class Comment:
     span: Span
 
 
+class EntryPointError(ValueError):
+    """No module can be chosen to run (none declared, or several and none named)."""
+
+    user_facing = True
+
+
 @dataclass(eq=False)
 class Program:
     """Everything declared in one file (plus, after `project.load`, what its imports bring)."""
@@ -350,6 +357,17 @@ class Program:
     @property
     def metrics(self) -> dict[str, Module]:
         return {n: m for n, m in self.modules.items() if m.is_metric}
+
+    def entry_module(self, name: str | None) -> str:
+        """The module a command runs: the one named, else this file's only module (not a metric)."""
+        if name:
+            return name
+        modules = [n for n, m in self.modules.items() if not m.is_metric and m.path == self.path]
+        if len(modules) == 1:
+            return modules[0]
+        if not modules:
+            raise EntryPointError(f"{self.path} declares no module to run")
+        raise EntryPointError(f"{os.path.basename(self.path)} has several modules; name one: {', '.join(modules)}")
 
     def predictors(self) -> dict[str, Predictor]:
         """Every predictor of every module and metric, by stable id."""

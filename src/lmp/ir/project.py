@@ -1,7 +1,8 @@
-"""Loading a program: a file, the files it imports, lowered and (optionally) checked.
+"""Loading a program's IR: a file and the files it imports, parsed and lowered.
 
-Every tool starts here: `lmp check`, the interpreter, the optimizer and the language server
-(which passes the unsaved text of open buffers through `overlay`).
+Checking is one layer up (`lmp.project.load_program` runs the checker on what this builds), so the IR
+never depends on the checker. The language server passes the unsaved text of open buffers through
+`overlay`.
 """
 
 from __future__ import annotations
@@ -42,13 +43,12 @@ class SourceError(Exception):
     """A file that cannot be read as text at all."""
 
 
-def load_program(
+def load_ir(
     path: str | os.PathLike[str],
     text: str | None = None,
     overlay: Mapping[str, str] | None = None,
-    check: bool = True,
 ) -> Loaded:
-    """Parse, lower and check `path` and its imports. Never raises on bad source text."""
+    """Parse and lower `path` and its imports. Never raises on bad source text."""
     overlay = dict(overlay or {})
     key = os.path.abspath(os.fspath(path))
     if text is not None:
@@ -61,21 +61,11 @@ def load_program(
 
     loader = _Loader(reader)
     program = loader.load(key, stack=())
-    diagnostics = loader.diagnostics
-    if check:
-        from lmp.checker import check_program
-
-        for prog in loader.files.values():
-            diagnostics.extend(check_program(prog))
-    _sort(diagnostics)
-    return Loaded(program, diagnostics, loader.files)
+    sort_diagnostics(loader.diagnostics)
+    return Loaded(program, loader.diagnostics, loader.files)
 
 
-def load_text(text: str, path: str = "<memory>.lmp", check: bool = True) -> Loaded:
-    return load_program(path, text=text, check=check)
-
-
-def _sort(diags: list[Diagnostic]) -> None:
+def sort_diagnostics(diags: list[Diagnostic]) -> None:
     diags.sort(key=lambda d: (d.path or "", d.span.start, d.code))
 
 

@@ -1,6 +1,6 @@
 """`lmp lsp`: a thin pygls 2 server over the library.
 
-Every feature reads the IR that `lmp.ir.project.load_program` builds (the open buffers passed as an
+Every feature reads the IR that `lmp.project.load_program` builds (the open buffers passed as an
 overlay); nothing here parses `.lmp` text on its own. Analysis runs on one worker thread so the
 event loop keeps answering while a large file is checked. Opening a file never imports user Python:
 tools and retrievers are shown by their declared target string.
@@ -168,7 +168,7 @@ class LmpLanguageServer(LanguageServer):
             return None
 
     def _analyze_sync(self, uri: str, text: str, version: int | None, overlay: dict[str, str]) -> Analysis:
-        from lmp.ir.project import load_program
+        from lmp.project import load_program
 
         t0 = time.perf_counter()
         path = uri_to_path(uri)
@@ -358,7 +358,7 @@ class LmpLanguageServer(LanguageServer):
         return files
 
     def _load_workspace_file(self, path: str) -> Any:
-        from lmp.ir.project import load_program
+        from lmp.project import load_program
 
         try:
             mtime = os.path.getmtime(path)

@@ -1,0 +1,34 @@
+"""Loading a program as every tool needs it: its IR (`lmp.ir.project`) and the checker's verdict.
+
+`lmp check`, the interpreter, the optimizer and the language server all start here. It sits above
+both the IR and the checker, so neither has to reach up to the other.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from lmp.ir.project import Loaded, load_ir, sort_diagnostics
+
+
+def load_program(
+    path: str | os.PathLike[str],
+    text: str | None = None,
+    overlay: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> Loaded:
+    """Parse, lower and (unless `check` is false) check `path` and its imports. Never raises on bad
+    source text."""
+    loaded = load_ir(path, text=text, overlay=overlay)
+    if check:
+        from lmp.checker import check_program
+
+        for prog in loaded.files.values():
+            loaded.diagnostics.extend(check_program(prog))
+        sort_diagnostics(loaded.diagnostics)
+    return loaded
+
+
+def load_text(text: str, path: str = "<memory>.lmp", check: bool = True) -> Loaded:
+    return load_program(path, text=text, check=check)
