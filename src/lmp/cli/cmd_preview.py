@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lmp.project import load_program
-    from lmp.runtime.inputs import parse_assignments
+    from lmp.runtime.inputs import InputValueError, parse_assignments
     from lmp.runtime.preview import find_predictor, output_schema, render_preview
 
     if not os.path.exists(args.program):
@@ -40,7 +40,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     _, sig = find_predictor(program, args.target)
     types = {f.name: f.type for f in sig.inputs}
-    inputs = parse_assignments(args.fields, None, types)
+    try:
+        inputs = parse_assignments(args.fields, None, types)
+    except InputValueError as exc:
+        raise UsageError(str(exc)) from None
     preview = render_preview(program, args.target, example=args.example, inputs=inputs, state=args.state)
     if args.json:
         print(json.dumps(preview.to_json(), indent=2, ensure_ascii=False))

@@ -65,7 +65,7 @@ def configure_cli(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from lmp.api import load
-    from lmp.runtime.inputs import parse_assignments
+    from lmp.runtime.inputs import InputValueError, parse_assignments
 
     if not os.path.exists(args.program):
         raise UsageError(f"no such file: {args.program}")
@@ -79,7 +79,10 @@ def run(args: argparse.Namespace) -> int:
             if args.fields:
                 raise UsageError("use either -i FIELD=VALUE or --input ROWS.jsonl, not both")
             return _batch(handle, module, args)
-        inputs = parse_assignments(args.fields, mod)
+        try:
+            inputs = parse_assignments(args.fields, mod)
+        except InputValueError as exc:
+            raise UsageError(str(exc)) from None
         result = handle.interpreter.run(module, inputs)
     finally:
         if args.trace:
