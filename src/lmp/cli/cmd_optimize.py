@@ -92,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
 def print_comparison(res: Any, metric: str, output: str) -> None:
     s = res.state
     print(f"\n{'':<12}{metric:>12}")
-    print(f"{'dev before':<12}{_f(res.before):>12}")
-    print(f"{'dev after':<12}{_f(res.after):>12}")
+    for label, value in (("before", res.before), ("after", res.after)):
+        failed = s.scores.get(f"dev_{label}_failed")
+        print(f"{'dev ' + label:<12}{_f(value):>12}" + (f"  ({failed} row(s) failed, scored 0)" if failed else ""))
     if res.before is not None and res.after is not None:
         print(f"{'change':<12}{(res.after - res.before) * 100:>+11.1f}pt")
     cost = s.cost

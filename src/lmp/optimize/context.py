@@ -24,27 +24,36 @@ class BudgetExhausted(LmpRuntimeError):  # noqa: N818 - reads better at the rais
 
 
 class Budget:
-    """Counts model calls that were not cache hits (cached calls are free), from the History."""
+    """Counts model calls that were not cache hits (cached calls are free), from the History.
 
-    def __init__(self, limit: int | None = None, spent_before: int = 0) -> None:
+    `before` holds the totals of earlier legs of a resumed run (from the checkpoint), so the budget
+    and the state file's cost cover the whole run, not only the last leg."""
+
+    def __init__(self, limit: int | None = None, spent_before: int = 0, before: dict[str, Any] | None = None) -> None:
         self.limit = limit
         self.history = settings.history()
         self.start = len(self.history)
-        self.spent_before = spent_before
+        self.before = {**ZERO_COST, **(before or {})}
+        self.before["calls"] = int(self.before["calls"]) + spent_before
 
     def records(self) -> list[Any]:
         return self.history.records()[self.start:]
 
     @property
     def spent(self) -> int:
-        return self.spent_before + sum(1 for r in self.records() if not r.cached)
+        return int(self.before["calls"]) + sum(1 for r in self.records() if not r.cached)
 
-    def totals(self) -> dict[str, Any]:
+    def leg_totals(self) -> dict[str, Any]:
+        """This leg only (since this process started the run)."""
         recs = self.records()
-        return {"calls": sum(1 for r in recs if not r.cached) + self.spent_before,
+        return {"calls": sum(1 for r in recs if not r.cached),
                 "cached_calls": sum(1 for r in recs if r.cached),
                 "tokens": sum(r.prompt_tokens + r.completion_tokens for r in recs),
                 "cost": round(sum(r.cost for r in recs), 6)}
+
+    def totals(self) -> dict[str, Any]:
+        """Every leg of the run: earlier legs (resumed from a checkpoint) plus this one."""
+        return add_costs(self.before, self.leg_totals())
 
     def exhausted(self) -> bool:
         return self.limit is not None and self.spent >= self.limit
@@ -54,10 +63,29 @@ class Budget:
             raise BudgetExhausted(f"the budget of {self.limit} model calls is spent")
 
 
+ZERO_COST: dict[str, Any] = {"calls": 0, "cached_calls": 0, "tokens": 0, "cost": 0.0}
+
+
+def add_costs(*parts: dict[str, Any]) -> dict[str, Any]:
+    out = dict(ZERO_COST)
+    for part in parts:
+        for k in ("calls", "cached_calls", "tokens"):
+            out[k] += int(part.get(k) or 0)
+        out["cost"] += float(part.get("cost") or 0.0)
+    out["cost"] = round(out["cost"], 6)
+    return out
+
+
 class Checkpoint:
     """A JSON file of finished work (trials, bootstrap traces, evaluations) keyed by strings.
 
-    The header (optimizer, settings, program and data hashes) must match for a rerun to reuse it."""
+    The header (optimizer, settings, program and data hashes) must match for a rerun to reuse it.
+    It also keeps the cost of every leg of the run (each process that worked on it, under `LEGS`),
+    refreshed at each save through `cost_of_leg`, so a run killed and resumed reports its whole cost."""
+
+    LEGS = "_legs"
+    # Bookkeeping entries, not finished steps (`calls_spent` is the pre-legs format).
+    _META = (LEGS, "calls_spent")
 
     def __init__(self, path: str | None, header: dict[str, Any]) -> None:
         self.path = path
@@ -66,6 +94,7 @@ class Checkpoint:
         self.resumed = 0
         self._dirty = 0
         self._last_save = 0.0
+        self.cost_of_leg: Callable[[], dict[str, Any]] | None = None
         if path and os.path.exists(path):
             try:
                 saved = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -73,7 +102,16 @@ class Checkpoint:
                 saved = {}
             if saved.get("header") == header:
                 self.data = saved.get("data", {})
-                self.resumed = len(self.data)
+                self.resumed = sum(1 for k in self.data if k not in self._META)
+        legs = self.data.get(self.LEGS)
+        self.previous_legs: list[dict[str, Any]] = [dict(x) for x in legs if isinstance(x, dict)] \
+            if isinstance(legs, list) else []
+        if not self.previous_legs and self.data.get("calls_spent"):
+            self.previous_legs = [{"calls": int(self.data["calls_spent"])}]
+
+    def earlier_cost(self) -> dict[str, Any]:
+        """The summed cost of the legs before this one."""
+        return add_costs(*self.previous_legs)
 
     def get(self, key: str) -> Any:
         return self.data.get(key)
@@ -87,9 +125,12 @@ class Checkpoint:
         if flush:
             self.save()
 
-    def save(self) -> None:
-        if not self.path or not self._dirty:
+    def save(self, force: bool = False) -> None:
+        if not self.path or not (self._dirty or force):
             return
+        if self.cost_of_leg is not None:
+            self.data[self.LEGS] = [*self.previous_legs, self.cost_of_leg()]
+            self.data.pop("calls_spent", None)
         p = Path(self.path)
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(p.name + ".tmp")

@@ -13,7 +13,7 @@ from typing import Any
 
 from lmp.optimize.context import Budget, Checkpoint, OptimizeContext, Reporter
 from lmp.optimize.data import Example, dataset_hash
-from lmp.optimize.evaluate import EvalResult, evaluate
+from lmp.optimize.evaluate import EvalResult, TooManyErrors, evaluate
 from lmp.optimize.metrics import Metric
 from lmp.optimize.optimizers import get_optimizer
 from lmp.optimize.optimizers.base import candidate_to, default_module
@@ -54,19 +54,25 @@ def optimize(handle: Any, *, optimizer: str, trainset: list[Example], metric: Me
     reporter = reporter or Reporter()
     if ckpt.resumed:
         reporter.info(f"resuming from {ckpt.path} ({ckpt.resumed} finished step(s) reused)")
-    ctx = OptimizeContext(budget=Budget(budget, spent_before=int(ckpt.get("calls_spent") or 0)), checkpoint=ckpt,
+    ctx = OptimizeContext(budget=Budget(budget, before=ckpt.earlier_cost()), checkpoint=ckpt,
                           reporter=reporter, seed=seed, concurrency=concurrency, prompt_model=prompt_model,
                           progress=progress)
+    # Every save records this leg's cost, so a killed run's resume still reports what all legs spent.
+    ckpt.cost_of_leg = ctx.budget.leg_totals
     runner = Runner(handle, module)
     dev = devset or trainset
     try:
-        before = _dev_eval(runner, dev, metric, ctx, None, "before") if evaluate_dev else None
-        if before is not None:
-            reporter.info(f"dev before: {before.score:.3f} ({metric.name}, n={before.n})")
+        failed: dict[str, int] = {}
+        before = after = None
+        if evaluate_dev:
+            before, failed["before"] = _dev_eval(runner, dev, metric, ctx, None, "before")
+            reporter.info(f"dev before: {before.score:.3f} ({metric.name}, n={before.n}"
+                          f"{_failed_note(failed['before'])})")
         state = opt.compile(handle, trainset, metric, devset, module=module, ctx=ctx)
-        after = _dev_eval(runner, dev, metric, ctx, state.predictors, "after") if evaluate_dev else None
+        if evaluate_dev:
+            after, failed["after"] = _dev_eval(runner, dev, metric, ctx, state.predictors, "after")
     except BaseException:
-        ckpt.put("calls_spent", ctx.budget.spent)
+        ckpt.save(force=True)
         raise
     finally:
         runner.apply(None)
@@ -76,11 +82,14 @@ def optimize(handle: Any, *, optimizer: str, trainset: list[Example], metric: Me
     state.scores.update({"dev_before": b, "dev_after": a, "dev_size": len(dev), "train_size": len(trainset)})
     if devset is None:
         state.scores["dev_is_train"] = True
+    for label, count in failed.items():
+        state.scores[f"dev_{label}_failed"] = count
     gained = (a - b) * 100 if a is not None and b is not None else None
     state.cost = {"calls": totals["calls"], "cached_calls": totals["cached_calls"], "tokens": totals["tokens"],
                   "usd": totals["cost"],
                   "calls_per_point": round(totals["calls"] / gained, 3) if gained and gained > 0 else None,
-                  "usd_per_point": round(totals["cost"] / gained, 6) if gained and gained > 0 else None}
+                  "usd_per_point": round(totals["cost"] / gained, 6) if gained and gained > 0 else None,
+                  "legs": len(ckpt.previous_legs) + 1}
     if output:
         state.save(output)
         ckpt.remove()
@@ -88,17 +97,49 @@ def optimize(handle: Any, *, optimizer: str, trainset: list[Example], metric: Me
                           before, after)
 
 
+def dev_error_cap(n: int) -> int:
+    """How many dev rows may fail (a call or tool error, a metric error) before the evaluation is not a
+    score: a tenth of them. Answers that do not parse are not failures here, only a score of 0 (a weak
+    model's baseline is a real baseline); a model server that is down is not."""
+    return n // 10
+
+
+class DevEvaluationFailed(TooManyErrors):
+    """The dev evaluation had more failing rows than `dev_error_cap` allows; nothing was checkpointed."""
+
+
+def failed_rows(res: EvalResult) -> int:
+    """Rows that failed (call, tool or metric errors); unparsed answers are scored 0, not failures."""
+    return sum(1 for r in res.results if (r.error and not r.unparsed) or r.metric_error)
+
+
+def _failed_note(failed: int) -> str:
+    return f", {failed} row(s) failed and scored 0" if failed else ""
+
+
 def _dev_eval(runner: Runner, dev: list[Example], metric: Metric, ctx: OptimizeContext, candidate: Any,
-              label: str) -> EvalResult:
+              label: str) -> tuple[EvalResult, int]:
+    """The score of `candidate` on dev and how many rows failed; raises DevEvaluationFailed past the cap."""
     from lmp.optimize.runner import fingerprint
 
     key = f"dev:{label}:{fingerprint(candidate)}"
     saved = ctx.checkpoint.get(key)
-    if saved is not None:
+    # A saved evaluation without its failure count predates the error cap: it may have been measured
+    # during an outage, so it is measured again (the response cache makes the healthy rows free).
+    if saved is not None and "failed" in saved and saved["failed"] <= dev_error_cap(saved["n"]):
         res = EvalResult(score=saved["score"], results=[], n=saved["n"], ci=tuple(saved["ci"]))  # type: ignore[arg-type]
-        return res
-    res = evaluate(runner, dev, metric, candidate, concurrency=ctx.concurrency, progress=ctx.progress,
-                   label=f"dev {label} ", budget=Budget(None), memo=ctx.memo, max_errors=len(dev))
-    ctx.checkpoint.put(key, {"score": res.score, "n": res.n, "ci": list(res.ci),
+        return res, int(saved["failed"])
+    cap = dev_error_cap(len(dev))
+    try:
+        res = evaluate(runner, dev, metric, candidate, concurrency=ctx.concurrency, progress=ctx.progress,
+                       label=f"dev {label} ", budget=Budget(None), memo=ctx.memo, max_errors=cap,
+                       unparsed_is_zero=True)
+    except TooManyErrors as exc:
+        raise DevEvaluationFailed(
+            f"The dev evaluation {label} optimizing is not a score (at most {cap} of {len(dev)} rows may fail): "
+            f"{exc}\nIt was not saved to the checkpoint. Fix the cause (is the model server up?) and rerun the "
+            "same command: finished steps are reused and this evaluation is measured again.") from exc
+    failed = failed_rows(res)
+    ctx.checkpoint.put(key, {"score": res.score, "n": res.n, "ci": list(res.ci), "failed": failed,
                              "candidate": candidate_to(candidate or {})})
-    return res
+    return res, failed
