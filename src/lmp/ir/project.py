@@ -8,13 +8,13 @@ never depends on the checker. The language server passes the unsaved text of ope
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from lmp.diagnostics import Diagnostic, Related, Span
 from lmp.ir.lower import lower
 from lmp.ir.nodes import Program
+from lmp.ir.sources import SourceError, read_source, resolve_import
 from lmp.syntax.parser import parse
 
 Reader = Callable[[str], str]
@@ -29,18 +29,6 @@ class Loaded:
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity.value == "error"]
-
-
-def read_source(path: str) -> str:
-    data = Path(path).read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"{path}: not UTF-8 text (byte {exc.start}); .lmp files are UTF-8") from exc
-
-
-class SourceError(Exception):
-    """A file that cannot be read as text at all."""
 
 
 def load_ir(
@@ -59,7 +47,7 @@ def load_ir(
             return overlay[p]
         return read_source(p)
 
-    loader = _Loader(reader)
+    loader = _Loader(reader, overlay)
     program = loader.load(key, stack=())
     sort_diagnostics(loader.diagnostics)
     return Loaded(program, loader.diagnostics, loader.files)
@@ -70,8 +58,9 @@ def sort_diagnostics(diags: list[Diagnostic]) -> None:
 
 
 class _Loader:
-    def __init__(self, reader: Reader) -> None:
+    def __init__(self, reader: Reader, in_memory: Container[str] = ()) -> None:
         self.reader = reader
+        self.in_memory = in_memory  # paths whose text is given (editor buffers), not read from disk
         self.files: dict[str, Program] = {}
         self.diagnostics: list[Diagnostic] = []
 
@@ -89,6 +78,7 @@ class _Loader:
             d.path = path
         # Imports are lowered first so that their types and signatures resolve here.
         imported: list[Program] = []
+        resolved: dict[str, str] = {}
         for tree in parsed.trees:
             for decl in tree.children:
                 if getattr(decl, "data", None) != "import_decl":
@@ -97,18 +87,18 @@ class _Loader:
 
                 tok = decl.children[0]
                 rel = string_value(tok)
-                target = os.path.normpath(os.path.join(os.path.dirname(path), rel))
                 assert parsed.positions is not None
                 span = parsed.positions.of(tok)
+                res = resolve_import(path, rel, self.in_memory)
+                if res.path is None:
+                    self.diagnostics.append(Diagnostic(res.code, res.message, span, path=path, hint=res.hint))
+                    continue
+                target = res.path
+                resolved[rel] = target
                 if target in stack or target == path:
                     cycle = " -> ".join(os.path.basename(p) for p in (*stack, path, target))
                     self.diagnostics.append(Diagnostic("E101", f"import cycle: {cycle}", span, path=path,
                                                        hint="move the shared declarations into a third file"))
-                    continue
-                if target not in self.files and not _exists(target, self.reader):
-                    self.diagnostics.append(Diagnostic(
-                        "E100", f"cannot find `{rel}` (looked for {target})", span, path=path,
-                        hint="import paths are relative to the importing file"))
                     continue
                 imported.append(self.load(target, (*stack, path)))
         program, diags = lower(parsed, path, text, imported)
@@ -118,20 +108,10 @@ class _Loader:
         self.diagnostics.extend(parsed.diagnostics)
         program.imported = imported
         for imp in program.imports:
-            imp.resolved = os.path.normpath(os.path.join(os.path.dirname(path), imp.name))
+            imp.resolved = resolved.get(imp.name, os.path.normpath(os.path.join(os.path.dirname(path), imp.name)))
         _merge_imports(program, imported, self.diagnostics)
         self.files[path] = program
         return program
-
-
-def _exists(path: str, reader: Reader) -> bool:
-    try:
-        reader(path)
-        return True
-    except SourceError:  # there, but not text: loading it reports E002
-        return True
-    except OSError:
-        return False
 
 
 def _merge_imports(program: Program, imported: list[Program], diagnostics: list[Diagnostic]) -> None:

@@ -19,8 +19,8 @@ from typing import Any
 
 from lmp.ir.nodes import Program
 from lmp.runtime.errors import LmpRuntimeError
-from lmp.runtime.lm.history import scrub
 from lmp.runtime.state import StateWarning, signature_hash
+from lmp.secrets import scrub
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("state.schema.json")

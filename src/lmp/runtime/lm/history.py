@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 import uuid
@@ -18,57 +17,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmp.secrets import scrub as scrub  # re-exported: lmp.runtime.lm.scrub
+from lmp.secrets import scrub_data
+
 from .base import LMResponse, Message
 from .cache import default_cache_dir
 
 HISTORY_FILENAME = "history.jsonl"
 
-# Credential-looking substrings that may show up in error messages or echoed prompts.
-_SECRET_PATTERNS = [
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{12,}"),  # OpenAI/Anthropic style keys
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9_\-.=]{8,}"),
-    re.compile(r"(?i)(api[_-]?key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]{6,}"),
-]
-_SECRET_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
-
-
-def _secret_env_values() -> list[str]:
-    # Values of credential env vars present in this process: scrubbing them catches keys that a
-    # provider echoes back in an error message, whatever their format.
-    return [
-        v
-        for k, v in os.environ.items()
-        if k.upper().endswith(_SECRET_ENV_SUFFIXES) and isinstance(v, str) and len(v) >= 8
-    ]
-
-
-def scrub(text: str) -> str:
-    """Replace anything that looks like a credential with `***`."""
-    for value in _secret_env_values():
-        if value in text:
-            text = text.replace(value, "***")
-    for pattern in _SECRET_PATTERNS:
-        if pattern.groups:
-            text = pattern.sub(lambda m: m.group(1) + "***", text)
-        else:
-            text = pattern.sub("***", text)
-    return text
-
 
 def _scrub_obj(obj: Any) -> Any:
-    if isinstance(obj, str):
-        return scrub(obj)
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            lk = str(k).lower()
-            if lk in ("api_key", "headers", "extra_headers", "authorization") or lk.endswith("_key"):
-                continue
-            out[k] = _scrub_obj(v)
-        return out
-    if isinstance(obj, list | tuple):
-        return [_scrub_obj(v) for v in obj]
-    return obj
+    # Records keep no credential-named field at all (api_key, headers, ...), and every string is
+    # masked: a provider may echo a key back in an error or a prompt may quote one.
+    return scrub_data(obj, drop_secret_keys=True)
 
 
 @dataclass
