@@ -77,8 +77,10 @@ def render() -> str:
         "```",
         "",
         "Global options (before the command): `--version`, `--debug` (show tracebacks for errors).",
-        "Exit codes: 0 success, 1 an error (a one-paragraph message; a traceback only with `--debug`),",
-        "2 bad command-line usage.",
+        "Exit codes: 0 success, 1 an error or a failure (a one-paragraph message; a traceback only with",
+        "`--debug`; a batch or evaluation with any failed row), 2 bad command-line usage, 130 interrupted",
+        "(Ctrl-C; finished work is kept, rerun to resume; a second Ctrl-C quits at once), 143 terminated",
+        "(SIGTERM, handled like Ctrl-C).",
         "",
         "| command | what it does |",
         "| --- | --- |",
@@ -91,6 +93,8 @@ def render() -> str:
             lines += [_cell(p.description), ""]
         lines += ["```text", p.format_usage().strip(), "```", "", "| argument | meaning |", "| --- | --- |"]
         lines += _option_rows(p)
+        if p.epilog:
+            lines += ["", _cell(p.epilog)]
     return "\n".join(lines) + "\n"
 
 

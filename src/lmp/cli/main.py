@@ -7,9 +7,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
+from types import FrameType
 
 from lmp import __version__
 
@@ -55,21 +59,76 @@ def _warnings_as_lines(debug: bool) -> Iterator[None]:
         yield
 
 
+class _Interrupts:
+    """Ctrl-C (or SIGTERM) once: a KeyboardInterrupt, so a batch, evaluation or optimization stops
+    starting work, keeps what finished and exits 130 (143 for SIGTERM). Twice: quit at once, without
+    waiting for model calls in flight; every finished row was already flushed to its file."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.signum: int | None = None
+        self.saved: dict[int, object] = {}
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 1
+        self.signum = self.signum or signum
+        if self.count == 1:
+            raise KeyboardInterrupt
+        with contextlib.suppress(Exception):
+            sys.stderr.write("\ninterrupted again: quitting now (finished work is saved; rerun to resume)\n")
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(130 if self.signum == signal.SIGINT else 128 + signum)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        # Signal handlers can only be set from the main thread (tests call main() from others too). A
+        # signal the parent set to "ignore" (nohup, a background job) stays ignored.
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        for sig, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+            if signal.getsignal(sig) is default:
+                self.saved[sig] = signal.signal(sig, self.handle)
+        try:
+            yield
+        finally:
+            for sig, old in self.saved.items():
+                signal.signal(sig, old)  # type: ignore[arg-type]
+
+    def exit_code(self) -> int:
+        return 143 if self.signum == signal.SIGTERM else 130
+
+
+def _quiet_broken_pipe() -> int:
+    """stdout's reader went away (`lmp preview ... | head`): stop quietly, as `cat` does. stdout is
+    pointed at /dev/null so the interpreter's final flush does not raise again."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE, what a shell reports for a command killed by a closed pipe
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    interrupts = _Interrupts()
     try:
-        with _warnings_as_lines(args.debug):
-            return int(args.func(args) or 0)
+        with _warnings_as_lines(args.debug), interrupts.installed():
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()  # a closed pipe surfaces here, inside the handler below, not at exit
+        return interrupts.exit_code() if code == 130 else code
     except UsageError as exc:
         print(f"lmp {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
-        return 130
+        return interrupts.exit_code()
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if args.debug:
             raise
