@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
+from lmp.secrets import scrub
+
 
 class Span(NamedTuple):
     """A source range. Lines and columns are 0-based (LSP style); offsets index the text.
@@ -80,6 +82,13 @@ class Diagnostic:
     fixes: list[Fix] = field(default_factory=list)
     tags: tuple[str, ...] = ()  # "unnecessary" / "deprecated" for editors
 
+    def __post_init__(self) -> None:
+        # Messages quote names, values and provider errors; a key among them must not reach a
+        # terminal, a CI log or an editor (every renderer starts from these fields).
+        self.message = scrub(self.message)
+        if self.hint:
+            self.hint = scrub(self.hint)
+
     def to_json(self) -> dict[str, object]:
         return {
             "path": self.path,
@@ -139,7 +148,7 @@ def format_diagnostic(d: Diagnostic, source: str | None, color: bool = False, cw
     if source is not None:
         src_lines = source.splitlines()
         if 0 <= d.span.line < len(src_lines):
-            text = src_lines[d.span.line].replace("\t", " ")
+            text = scrub(src_lines[d.span.line].replace("\t", " "))
             if len(text) > 200:
                 text = text[:200] + "..."
             gutter = f"{d.span.line + 1:>4} | "

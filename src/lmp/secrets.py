@@ -21,6 +21,7 @@ import os
 import re
 import threading
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 MASK = "***"
@@ -52,6 +53,7 @@ _lock = threading.Lock()
 _registered: set[str] = set()
 
 
+@lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     """Whether a setting / header / variable name holds a credential (`api_key`, `OPENAI_API_KEY`,
     `Authorization`, `x-api-key`, `aws_secret_access_key`, `token`, ...)."""
@@ -101,12 +103,17 @@ def _env_secrets() -> list[str]:
             if len(v) >= MIN_SECRET_LENGTH and is_secret_name(k)]
 
 
-def known_secrets() -> list[str]:
+@lru_cache(maxsize=8)
+def _ordered(values: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(values, key=len, reverse=True))
+
+
+def known_secrets() -> tuple[str, ...]:
     """Every value `scrub` masks verbatim, longest first (a key containing another is masked whole)."""
     with _lock:
         values = set(_registered)
     values.update(_env_secrets())
-    return sorted(values, key=len, reverse=True)
+    return _ordered(frozenset(values))
 
 
 def _named(m: re.Match[str]) -> str:

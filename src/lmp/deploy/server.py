@@ -47,6 +47,7 @@ from lmp.runtime import settings as rt_settings
 from lmp.runtime.errors import LMOutputError, LmpRuntimeError
 from lmp.runtime.lm.base import LMAuthError, LMConnectionError, LMError, LMRateLimitError, LMTimeoutError
 from lmp.runtime.lm.history import CallRecord, History, Totals
+from lmp.secrets import install_log_scrubbing, scrub, scrub_data
 
 # ------------------------------------------------------------------ per-request usage
 
@@ -101,7 +102,7 @@ class JsonLog:
         self._lock = threading.Lock()
 
     def __call__(self, event: str, level: str = "info", **fields: Any) -> None:
-        record = {"ts": round(time.time(), 3), "level": level, "event": event, **fields}
+        record = scrub_data({"ts": round(time.time(), 3), "level": level, "event": event, **fields})
         line = json.dumps(record, ensure_ascii=False, default=str)
         with self._lock:
             try:
@@ -125,11 +126,13 @@ class ServeOptions:
 
 class ServerError(Exception):
     def __init__(self, status: int, kind: str, message: str, **extra: Any) -> None:
+        # The body and the log quote provider errors and model answers: never a key (lmp.secrets).
+        message = scrub(message)
         super().__init__(message)
         self.status = status
         self.kind = kind
         self.message = message
-        self.extra = extra
+        self.extra = scrub_data(extra)
 
 
 def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -165,6 +168,7 @@ class LmpServer:
     def __init__(self, handle: ProgramHandle, options: ServeOptions | None = None, *,
                  log: JsonLog | None = None, history: History | None = None,
                  warmup: Callable[[], None] | None = None) -> None:
+        install_log_scrubbing()  # uvicorn's and the libraries' log lines too, not only ours
         self.handle = handle
         self.options = options or ServeOptions()
         self.log = log or JsonLog()

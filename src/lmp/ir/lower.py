@@ -18,6 +18,7 @@ from lark.exceptions import UnexpectedInput
 
 from lmp.diagnostics import Diagnostic, Severity, Span, suggest
 from lmp.ir import nodes as ir
+from lmp.ir.model_params import EnvRef, env_call
 from lmp.ir.types import (
     ANY,
     PRIMITIVES,
@@ -461,10 +462,18 @@ class Lowering:
         for kv in rest[0].children if rest else []:
             key = str(kv.children[0])
             value = self.expr(kv.children[1])
+            decl.param_spans[key] = value.span
+            ref = env_call(value)
+            if isinstance(ref, EnvRef):
+                decl.params[key] = ref
+                continue
+            if ref is not None:
+                self.error("E049", f"model setting `{key}`: {ref}", value.span)
+                continue
             try:
                 decl.params[key] = constant(value)
             except ValueError:
-                self.error("E049", f"model setting `{key}` must be a constant", value.span)
+                self.error("E049", f"model setting `{key}` must be a constant or env(\"NAME\")", value.span)
         self._declare(decl, self.program.models, namespace="model")
         self.program.decls.append(decl)
         return decl

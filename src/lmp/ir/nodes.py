@@ -304,6 +304,7 @@ class ModelDecl(Decl):
     model: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     model_span: Span = field(default=NO_SPAN, kw_only=True)
+    param_spans: dict[str, Span] = field(default_factory=dict, kw_only=True)  # setting -> its value
 
 
 @dataclass(eq=False)

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from lmp.runtime import settings
 from lmp.runtime.errors import LmpRuntimeError
 from lmp.runtime.lm.base import LM
+from lmp.secrets import scrub_data
 
 
 class BudgetExhausted(LmpRuntimeError):  # noqa: N818 - reads better at the raise sites
@@ -120,7 +121,9 @@ class Checkpoint:
         return key in self.data
 
     def put(self, key: str, value: Any, flush: bool = True) -> None:
-        self.data[key] = value
+        # Scrubbed once on the way in (not per save): results quote model answers and errors,
+        # which may repeat a key the model was given.
+        self.data[key] = scrub_data(value)
         self._dirty += 1
         if flush:
             self.save()
@@ -134,7 +137,8 @@ class Checkpoint:
         p = Path(self.path)
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps({"header": self.header, "data": self.data}, ensure_ascii=False, default=str),
+        tmp.write_text(json.dumps({"header": scrub_data(self.header), "data": self.data}, ensure_ascii=False,
+                                  default=str),
                        encoding="utf-8")
         os.replace(tmp, p)
         self._dirty = 0

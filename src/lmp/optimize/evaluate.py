@@ -31,6 +31,7 @@ from lmp.optimize.runner import Candidate, Runner, fingerprint
 from lmp.runtime.batch import finished_rows
 from lmp.runtime.errors import LMOutputError, LmpRuntimeError
 from lmp.runtime.trace import TraceEntry
+from lmp.secrets import scrub, scrub_data
 
 
 @dataclass
@@ -45,9 +46,11 @@ class RowResult:
     unparsed: bool = False  # the error is the model's answer not fitting the output types
 
     def to_json(self, key: str) -> dict[str, Any]:
+        # What the model said and what failed may repeat a key it was given (lmp.secrets).
         return {"_row": self.index, "_key": key, "inputs": self.example.inputs, "gold": self.example.gold,
-                "prediction": self.prediction, "score": self.score, "error": self.error,
-                "metric_error": self.metric_error}
+                "prediction": scrub_data(self.prediction), "score": self.score,
+                "error": scrub(self.error) if self.error else self.error,
+                "metric_error": scrub(self.metric_error) if self.metric_error else self.metric_error}
 
 
 @dataclass

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from lmp.runtime.errors import LmpRuntimeError
 from lmp.runtime.values import to_plain
+from lmp.secrets import scrub, scrub_data
 
 
 @dataclass
@@ -135,10 +136,11 @@ def run_batch(run_row: Callable[[dict[str, Any]], Any], rows: list[dict[str, Any
         def work(i: int, inputs: dict[str, Any], h: str) -> None:
             rec: dict[str, Any] = {"_row": i, "_hash": h, "input": inputs}
             try:
-                rec["output"] = to_plain(run_row(inputs))
+                # Scrubbed: a model may repeat a key it was given (lmp.secrets).
+                rec["output"] = scrub_data(to_plain(run_row(inputs)))
                 ok = True
             except Exception as exc:  # noqa: BLE001 - one bad row must not stop the batch
-                rec["error"] = f"{type(exc).__name__}: {exc}"
+                rec["error"] = scrub(f"{type(exc).__name__}: {exc}")
                 ok = False
             line = json.dumps(rec, ensure_ascii=False, default=str)
             with lock:

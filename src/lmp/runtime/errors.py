@@ -3,11 +3,17 @@ the CLI prints it as-is (no traceback unless --debug)."""
 
 from __future__ import annotations
 
+from lmp.secrets import scrub
+
 
 class LmpRuntimeError(Exception):
     """A user-facing run-time error: missing or mistyped inputs, unknown modules, tool failures."""
 
     user_facing = True
+
+    def __init__(self, *args: object) -> None:
+        # Tool and input errors quote values; a key among them must not reach a terminal or a log.
+        super().__init__(*(scrub(a) if isinstance(a, str) else a for a in args))
 
 
 class LMOutputError(Exception):
@@ -19,8 +25,9 @@ class LMOutputError(Exception):
     def __init__(self, field: str | None, expected_type: str, raw_output: str, message: str) -> None:
         self.field = field
         self.expected_type = expected_type
-        self.raw_output = raw_output
-        self.message = message
+        # The model may repeat a key it saw (an echoed header, a prompt quoting one).
+        self.raw_output = raw_output = scrub(raw_output)
+        self.message = message = scrub(message)
         shown = raw_output if len(raw_output) <= 500 else raw_output[:500] + "…"
         where = f"field `{field}` ({expected_type})" if field else f"the outputs ({expected_type})"
         super().__init__(

@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
+from lmp.secrets import scrub
+
 ModelType = Literal["chat", "text"]
 Role = Literal["system", "user", "assistant"]
 
@@ -99,7 +101,8 @@ class LMError(Exception):
     """Base class of every model-layer error."""
 
     def __init__(self, message: str, *, model: str | None = None, status_code: int | None = None) -> None:
-        super().__init__(message)
+        # Providers echo keys in their errors; an LM error never carries one anywhere it is shown.
+        super().__init__(scrub(message))
         self.model = model
         self.status_code = status_code
 

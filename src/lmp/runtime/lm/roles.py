@@ -21,7 +21,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .base import LM
+from lmp.ir.model_params import MissingEnvError, resolve_env
+from lmp.secrets import register_secrets_in
+
+from .base import LM, LMAuthError
 from .cache import DiskCache
 from .fake import FakeLM
 from .history import History
@@ -112,6 +115,8 @@ def resolve_model(
     api_base = env.get(_env_name("LMP_API_BASE_", role))
     if api_base:
         params["api_base"] = api_base
+    # Every key lmp is given, whatever its source, is masked wherever it could be echoed back.
+    register_secrets_in(params)
     return model_id, params
 
 
@@ -121,8 +126,13 @@ def make_lm(
     cache: DiskCache | None = None,
     history: History | None = None,
 ) -> LM:
-    """Build the LM for a model id. Never starts a server or imports litellm (that happens on call)."""
-    p = dict(params or {})
+    """Build the LM for a model id. Never starts a server or imports litellm (that happens on call).
+    `env("NAME")` settings are read here; a variable that is not set raises `LMAuthError`."""
+    try:
+        p = resolve_env(params or {})
+    except MissingEnvError as exc:
+        raise LMAuthError(f"Model {model_id!r}: {exc}", model=model_id) from None
+    register_secrets_in(p)
     if model_id == "fake" or model_id.startswith("fake:"):
         text = model_id[len("fake:") :] if model_id.startswith("fake:") else None
         if text is None:
