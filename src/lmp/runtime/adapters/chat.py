@@ -20,7 +20,7 @@ from lmp.runtime.adapters.base import (
     format_value,
     split_demo,
 )
-from lmp.runtime.adapters.parsing import ValueParseError, parse_text
+from lmp.runtime.adapters.parsing import ValueParseError, parse_text, record_coercion, records_coercions
 from lmp.runtime.errors import AdapterParseError
 from lmp.runtime.lm.base import Message
 
@@ -84,12 +84,14 @@ class ChatAdapter:
         messages.append({"role": "user", "content": self.user_message(signature, inputs)})
         return messages
 
+    @records_coercions
     def parse(self, signature: Signature, text: str) -> dict[str, Any]:
         sections = split_sections(text)
         names = [f.name for f in signature.outputs]
         if not any(n in sections for n in names) and len(names) == 1:
             # Small models often answer a single field without its header; the intent is clear.
             sections[names[0]] = text.split(COMPLETED)[0]
+            record_coercion(f"{names[0]}: the whole answer read as this field (no {header(names[0])} header)")
         out: dict[str, Any] = {}
         for f in signature.outputs:
             if f.name not in sections:
@@ -99,7 +101,7 @@ class ChatAdapter:
                 raise AdapterParseError(f.name, f.type.render(), text,
                                         f"the section {header(f.name)} is missing")
             try:
-                out[f.name] = parse_text(sections[f.name], f.type)
+                out[f.name] = parse_text(sections[f.name], f.type, f.name)
             except ValueParseError as exc:
                 raise AdapterParseError(f.name, f.type.render(), text, str(exc)) from None
         return out

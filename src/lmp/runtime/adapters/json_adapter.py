@@ -11,7 +11,13 @@ from lmp.ir.nodes import Signature
 from lmp.ir.types import OptionalType, RecordField, RecordType
 from lmp.runtime.adapters.base import describe_fields, split_demo
 from lmp.runtime.adapters.chat import ChatAdapter
-from lmp.runtime.adapters.parsing import ValueParseError, coerce, load_structured
+from lmp.runtime.adapters.parsing import (
+    ValueParseError,
+    coerce,
+    load_structured,
+    record_coercion,
+    records_coercions,
+)
 from lmp.runtime.errors import AdapterParseError
 from lmp.runtime.lm.base import Message
 from lmp.runtime.values import to_plain
@@ -51,13 +57,19 @@ class JSONAdapter:
         messages.append({"role": "user", "content": f"{user}\n\nRespond with a JSON object with the keys {keys}."})
         return messages
 
+    @records_coercions
     def parse(self, signature: Signature, text: str) -> dict[str, Any]:
+        # Each JSON candidate in the text (code fences, then the text, then objects in prose) is
+        # tried against the signature; the first that gives every output wins.
         try:
-            data = load_structured(text)
+            return load_structured(text, validate=lambda data: self._outputs(signature, text, data))
         except ValueParseError as exc:
             raise AdapterParseError(None, "JSON object", text, str(exc)) from None
+
+    def _outputs(self, signature: Signature, text: str, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             if len(signature.outputs) == 1:
+                record_coercion(f"{signature.outputs[0].name}: the whole JSON value read as this field")
                 data = {signature.outputs[0].name: data}
             else:
                 raise AdapterParseError(None, "JSON object", text, "expected a JSON object, got " + type(data).__name__)
@@ -69,7 +81,7 @@ class JSONAdapter:
                     continue
                 raise AdapterParseError(f.name, f.type.render(), text, f"the key `{f.name}` is missing")
             try:
-                out[f.name] = coerce(data[f.name], f.type)
+                out[f.name] = coerce(data[f.name], f.type, f.name)
             except ValueParseError as exc:
                 raise AdapterParseError(f.name, f.type.render(), text, str(exc)) from None
         return out

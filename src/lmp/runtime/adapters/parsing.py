@@ -125,6 +125,11 @@ def _emit(notes: list[str] | None, local: list[str]) -> None:
         sink.extend(local)
 
 
+def record_coercion(note: str) -> None:
+    """Record a coercion an adapter applied itself (e.g. a lone answer without its header)."""
+    _emit(None, [note])
+
+
 def _show(value: Any, limit: int = 60) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -7,6 +7,7 @@ are scrubbed before a record is stored anywhere.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import threading
@@ -46,6 +47,9 @@ class CallRecord:
     predictor: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, Any] = field(default_factory=dict)
+    # How the parser read the response into the declared types (`confidence: "90%" -> 0.9 (percent)`),
+    # attached after the call by `note_coercions`.
+    coercions: list[str] = field(default_factory=list)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     time: float = field(default_factory=time.time)
 
@@ -140,7 +144,19 @@ class History:
                 # several processes sharing the file, and nothing is lost on a crash.
                 with self.path.open("a", encoding="utf-8") as fh:
                     fh.write(line + "\n")
+        _LAST_CALL.set((self, clean, record.response))
         return clean
+
+    def add_coercions(self, record: CallRecord, notes: list[str]) -> None:
+        """Attach parse coercions to a stored record; the file gets an annotation line
+        (`{"annotates": id, "coercions": [...]}`) that `read_file` merges into the record."""
+        clean = [scrub(n) for n in notes]
+        line = json.dumps({"annotates": record.id, "coercions": clean}, ensure_ascii=False) if self.path else None
+        with self._lock:
+            record.coercions.extend(clean)
+            if line is not None and self.path is not None:
+                with self.path.open("a", encoding="utf-8") as fh:
+                    fh.write(line + "\n")
 
     def records(self) -> list[CallRecord]:
         with self._lock:
@@ -174,13 +190,41 @@ class History:
         if not p.exists():
             return []
         out: list[CallRecord] = []
+        by_id: dict[str, CallRecord] = {}
         with p.open(encoding="utf-8") as fh:
             for line in fh:
                 line = line.strip()
                 if not line:
                     continue
                 try:
-                    out.append(CallRecord.from_dict(json.loads(line)))
-                except (ValueError, TypeError):
+                    data = json.loads(line)
+                    if isinstance(data, dict) and "annotates" in data:
+                        target = by_id.get(str(data["annotates"]))
+                        if target is not None:
+                            target.coercions.extend(str(n) for n in data.get("coercions") or [])
+                        continue
+                    record = CallRecord.from_dict(data)
+                except (ValueError, TypeError, AttributeError):
                     continue  # a torn line from a killed process must not break `lmp history`
+                out.append(record)
+                by_id[record.id] = record
         return out[-limit:] if limit else out
+
+
+# The newest record this thread or task added, with its unscrubbed response: the adapter that
+# parses that response attaches its coercions to it (threads and tasks each see their own).
+_LAST_CALL: contextvars.ContextVar[tuple[History, CallRecord, str | None] | None] = contextvars.ContextVar(
+    "lmp_last_call", default=None)
+
+
+def note_coercions(response_text: str, notes: list[str]) -> bool:
+    """Attach `notes` to the newest call record of this thread/task if `response_text` is its
+    response (the text an adapter just parsed); False when there is no such record."""
+    last = _LAST_CALL.get()
+    if last is None or not notes:
+        return False
+    history, record, response = last
+    if response is None or response != response_text:
+        return False
+    history.add_coercions(record, notes)
+    return True
