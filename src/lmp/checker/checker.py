@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lmp.checker.secrets import check_secrets
 from lmp.diagnostics import Diagnostic, Fix, Related, Severity, Span, suggest
 from lmp.ir import nodes as ir
 from lmp.ir.builtins import BUILTINS
@@ -806,4 +807,4 @@ def _conversion_hint(got: Type, want: Type) -> str | None:
 def check_program(program: ir.Program) -> list[Diagnostic]:
     """Check one file's own declarations (imports are checked in their own files)."""
     program.expr_types.clear()
-    return Checker(program).run()
+    return Checker(program).run() + check_secrets(program)
