@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from lmp.cli.main import UsageError
 
@@ -33,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Python file or package to ship as MLflow code (e.g. your tool functions); repeatable")
     m.add_argument("--cache", action="store_true", help="let the exported model use lmp's response cache")
     m.add_argument("--no-signature", action="store_true", help="do not attach an MLflow signature")
+    m.add_argument("--allow-secrets", action="store_true",
+                   help="export even when the program holds a literal key (refused otherwise; warns)")
     m.set_defaults(func=run_mlflow)
     p.set_defaults(func=lambda args: (_ for _ in ()).throw(UsageError("name a target: lmp export mlflow ...")))
 
@@ -52,13 +55,24 @@ def run_mlflow(args: argparse.Namespace) -> int:
     default, roles = model_overrides(args.model)
     if default:
         roles.setdefault("default", default)
+    import warnings
+
+    from lmp.deploy.mlflow_export import SecretsExportedWarning
+
     try:
-        out = export_mlflow(args.program, args.output, state=args.state, module=args.module, models=roles,
-                            lmp_requirement=args.lmp_requirement, extra_requirements=args.requirement,
-                            include=args.include, code_paths=args.code_path, cache=args.cache,
-                            signature=not args.no_signature)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SecretsExportedWarning)
+            out = export_mlflow(args.program, args.output, state=args.state, module=args.module, models=roles,
+                                lmp_requirement=args.lmp_requirement, extra_requirements=args.requirement,
+                                include=args.include, code_paths=args.code_path, cache=args.cache,
+                                signature=not args.no_signature, allow_secrets=args.allow_secrets)
     except ExportError as exc:
         raise UsageError(str(exc)) from None
+    for w in caught:
+        if issubclass(w.category, SecretsExportedWarning):
+            print(f"warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     print(f"wrote MLflow model {out}")
     print(f"  try:   python -c \"import mlflow, pandas; m = mlflow.pyfunc.load_model('{out}'); "
           "print(m.predict(pandas.DataFrame([{...}])))\"")

@@ -28,6 +28,28 @@ class ExportError(Exception):
     user_facing = True
 
 
+class SecretsExportedWarning(UserWarning):
+    """`--allow-secrets`: the exported sources hold a literal key."""
+
+
+def find_secrets(files: dict[str, Any]) -> list[str]:
+    """`path:line:col: what` for every literal key in the program sources about to be copied:
+    model settings holding a key (W111) and any line with a key-shaped value or the value of a
+    credential variable of this process (comments and strings included). Never the key itself."""
+    from lmp.checker.secrets import literal_secrets
+    from lmp.secrets import scrub
+
+    found: dict[tuple[str, int], str] = {}
+    for path, prog in files.items():
+        for hit in literal_secrets(prog):
+            found[(path, hit.span.line)] = (f"{path}:{hit.span.line + 1}:{hit.span.col + 1}: model `{hit.model}` "
+                                            f"setting `{hit.setting}`")
+        for n, line in enumerate((prog.text or "").splitlines()):
+            if (path, n) not in found and scrub(line) != line:
+                found[(path, n)] = f"{path}:{n + 1}: a value that looks like a key"
+    return [found[k] for k in sorted(found)]
+
+
 def _common_root(paths: list[str]) -> str:
     root = os.path.commonpath([os.path.dirname(p) for p in paths])
     return root
@@ -87,8 +109,12 @@ def export_mlflow(program: str, output: str, *, state: str | None = None, module
                   models: dict[str, str] | None = None, lmp_requirement: str | None = None,
                   extra_requirements: list[str] | None = None, include: list[str] | None = None,
                   code_paths: list[str] | None = None, cache: bool | str = False,
-                  signature: bool = True) -> str:
-    """Write an MLflow pyfunc model for `module` of `program` to `output` (must not exist)."""
+                  signature: bool = True, allow_secrets: bool = False) -> str:
+    """Write an MLflow pyfunc model for `module` of `program` to `output` (must not exist).
+
+    A program whose sources hold a literal key is refused (ExportError): the artifact would carry
+    the key to every registry and server it is copied to. With `allow_secrets` it is exported and a
+    `SecretsExportedWarning` names where the keys are."""
     import mlflow.pyfunc
 
     from lmp import __version__
@@ -103,6 +129,18 @@ def export_mlflow(program: str, output: str, *, state: str | None = None, module
 
     loaded = load_program(os.path.abspath(program))
     files = [os.path.abspath(p) for p in loaded.files]
+    secrets = find_secrets(loaded.files)
+    if secrets and not allow_secrets:
+        raise ExportError(
+            "the program holds a literal key, which the exported model would carry to every place it is "
+            "copied:\n  " + "\n  ".join(secrets) + '\nRead keys with env("NAME") in the model settings or '
+            "leave them to the provider's environment variable (e.g. OPENAI_API_KEY, set where the model is "
+            "served); or pass --allow-secrets to export anyway")
+    if secrets:
+        import warnings
+
+        warnings.warn("exporting a program that holds a literal key (--allow-secrets):\n  " + "\n  ".join(secrets),
+                      SecretsExportedWarning, stacklevel=2)
     main = os.path.abspath(program)
     root = _common_root([main, *files])
 

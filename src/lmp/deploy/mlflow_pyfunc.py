@@ -21,6 +21,8 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
+from lmp.secrets import scrub, scrub_data
+
 ARTIFACT_KEY = "lmp"
 CONFIG_NAME = "lmp_model.json"
 
@@ -107,12 +109,14 @@ class LmpPythonModel(mlflow.pyfunc.PythonModel):
         outputs = [f.name for f in self.handle.program.modules[module].outputs]
 
         def one(inputs: dict[str, Any]) -> dict[str, Any]:
+            # Predictions go to whoever called the model (and MLflow's logs): a key the model
+            # or a provider repeated is masked (lmp.secrets).
             if on_error == "raise":
-                return self._run_one(inputs, module)
+                return scrub_data(self._run_one(inputs, module))
             try:
-                return {**self._run_one(inputs, module), "_error": None}
+                return {**scrub_data(self._run_one(inputs, module)), "_error": None}
             except Exception as exc:  # noqa: BLE001 - reported in the row, the batch goes on
-                return {**{name: None for name in outputs}, "_error": f"{type(exc).__name__}: {exc}"}
+                return {**{name: None for name in outputs}, "_error": scrub(f"{type(exc).__name__}: {exc}")}
 
         if concurrency == 1 or len(rows) <= 1:
             results = [one(r) for r in rows]
