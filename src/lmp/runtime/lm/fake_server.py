@@ -54,6 +54,8 @@ class FakeServer:
     - `fail_always`: every completion request fails with `fail_status` (e.g. 500 forever);
     - `garbage`: answers are random-looking junk text (what a broken model returns);
     - `invalid_json`: the HTTP body is not JSON at all (a broken proxy).
+    - `echo_key`: failures quote the request's Authorization header back, as some providers do
+      in their "invalid API key" errors (to test that lmp scrubs keys from everything it writes).
     The attributes can be changed while the server runs; `requests` records every request.
     """
 
@@ -68,8 +70,10 @@ class FakeServer:
         fail_always: bool = False,
         garbage: bool = False,
         invalid_json: bool = False,
+        echo_key: bool = False,
         model: str = "fake-model",
     ) -> None:
+        self.echo_key = echo_key
         self.responder = responder or echo_responder
         self.answers = list(answers or [])
         self.latency = latency
@@ -206,10 +210,11 @@ class FakeServer:
                 status, text = fake._decide(body)
                 if status != 200:
                     kind = "rate_limit_exceeded" if status == 429 else "server_error"
-                    self._send(
-                        status,
-                        {"error": {"message": f"scripted failure {status}", "type": kind, "code": status}},
-                    )
+                    message = f"scripted failure {status}"
+                    if fake.echo_key:
+                        auth = self.headers.get("Authorization") or ""
+                        message += f"; incorrect API key provided: {auth.removeprefix('Bearer ')}"
+                    self._send(status, {"error": {"message": message, "type": kind, "code": status}})
                     return
                 if fake.invalid_json:
                     self._send(200, None, raw=b"<html>this is not json</html>")
