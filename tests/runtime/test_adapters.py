@@ -26,7 +26,8 @@ def test_chat_render_structure():
     system = msgs[0]["content"]
     assert "1. `event` (str)" in system and "2. `context` (list[str]): facts" in system
     assert "1. `category` (Category)" in system and "2. `confidence` (float): between 0 and 1" in system
-    assert "copied verbatim: Wars and Conflicts; Politics and Governance; Economic Events" in system
+    assert ('# must be one of: "Wars and Conflicts", "Politics and Governance", "Economic Events" '
+            "(write only the chosen value)") in system
     assert "a single number" in system
     assert '"title":"Citation"' in system and "JSON schema" in system
     assert system.rstrip().endswith("Classify historic events.")

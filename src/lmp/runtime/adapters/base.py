@@ -42,8 +42,11 @@ def constraint(t: Type) -> str | None:
     inner = strip_optional(t)
     suffix = " (or null when unknown)" if isinstance(t, OptionalType) else ""
     if isinstance(inner, LiteralType):
-        members = "; ".join(inner.members)
-        return f"exactly one of these values, copied verbatim: {members}{suffix}"
+        # Small models copy a bare member list back as their answer ("A; B; C; D; E; E; E"): the
+        # members are quoted, comma-separated and followed by what to write, which they copy less.
+        members = ", ".join(json.dumps(m, ensure_ascii=False) for m in inner.members)
+        unknown = ", or null when unknown" if isinstance(t, OptionalType) else ""
+        return f"one of: {members} (write only the chosen value{unknown})"
     if isinstance(inner, PrimType):
         if inner.name == "float":
             return "a single number (e.g. 0.5), nothing else" + suffix

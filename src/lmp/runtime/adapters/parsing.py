@@ -458,7 +458,8 @@ def _parse_bool(text: str, path: str, notes: list[str], why: list[str] | None = 
     first = re.match(r"^(\w+)\s*[,.;:!\-–]", word)
     if first and (first.group(1) in _TRUE or first.group(1) in _FALSE):
         value = first.group(1) in _TRUE
-        _note(notes, path, text, value, ", ".join([*reasons, "first word"]))
+        labelled = ["answer label"] if "answer label" in reasons else []
+        _note(notes, path, text, value, ", ".join([*(why or []), *labelled, "first word"]))
         return value
     raise ValueParseError(f"expected true or false, got {stripped[:80]!r}")
 
@@ -610,12 +611,19 @@ class _Lenient:
                 if self.i < len(self.s) and self.s[self.i] == "]":
                     self.repaired("trailing comma")
                 continue
+            before = len(self.repairs)
             try:
-                out.append(self.value())
+                item = self.value()
             except _Incomplete:
+                item = _Incomplete
+            if item is _Incomplete or any(r.startswith("truncated") for r in self.repairs[before:]):
+                # A list's items are a sequence: the ones before the cut are whole, the cut one is not.
+                del self.repairs[before:]
                 self.i = len(self.s)
                 self.repaired("truncated: dropped an incomplete item")
+                self.repaired("truncated: closed an array")
                 return out
+            out.append(item)
             self.ws()
             if self.i < len(self.s) and self.s[self.i] not in ",]":
                 raise self.fail("expected ',' or ']'")
