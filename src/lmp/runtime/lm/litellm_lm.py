@@ -14,6 +14,7 @@ import atexit
 import inspect
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -113,6 +114,24 @@ _KEY_ENV = {
 }
 
 
+_MISSING_CREDENTIALS = re.compile(r"missing credentials|api_key client option must be set|no api key", re.I)
+
+
+def missing_key_variable(model: str) -> str | None:
+    """The environment variable a hosted provider's key must be in, when it is not set (litellm knows
+    which variable each provider reads). None when the model needs no key or has one. Only names
+    ending in _API_KEY count: a missing base URL or cloud project is not a missing key."""
+    litellm = import_litellm()
+    try:
+        env = litellm.validate_environment(model)
+    except Exception:  # noqa: BLE001 - a model litellm cannot look up is checked by the first call instead
+        return None
+    missing = [k for k in env.get("missing_keys") or [] if str(k).endswith("_API_KEY")]
+    if env.get("keys_in_environment") or not missing:
+        return None
+    return str(missing[0])
+
+
 def provider_of(model: str) -> str:
     if "/" in model:
         return model.split("/", 1)[0]
@@ -143,6 +162,10 @@ def map_error(exc: BaseException, model: str, api_base: str | None, timeout: flo
     elif isinstance(exc, litellm.RateLimitError) or status == 429:
         kind = "rate_limit"
     elif isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError) or status in (401, 403):
+        kind = "auth"
+    elif _MISSING_CREDENTIALS.search(detail):
+        # The OpenAI client refuses to start without a key and litellm reports that as an HTTP 500,
+        # which would be retried as a server failure.
         kind = "auth"
     elif cause == "connection" or (
         isinstance(exc, litellm.APIConnectionError | ConnectionError)
@@ -365,6 +388,7 @@ class LiteLLM(LM):
         self.name = name or model
         self.stats = {"calls": 0, "attempts": 0, "retries": 0, "fallbacks_used": 0, "cache_hits": 0}
         self._stats_lock = threading.Lock()
+        self._credentials_checked: set[str] = set()  # models whose key was found present
 
     def __repr__(self) -> str:
         return f"LiteLLM(model={self.model!r}, model_type={self.model_type!r}, api_base={self.api_base!r})"
@@ -457,9 +481,34 @@ class LiteLLM(LM):
         base = min(self.backoff_max, self.backoff_base * (2**attempt))
         return base * (0.5 + random.random() / 2)
 
+    def _check_credentials(self, model: str) -> None:
+        """A hosted model with no key anywhere fails before any request, naming the variable to set
+        (instead of a provider error after every retry). Models with an api_base may need no key."""
+        if self._api_key or self.api_base or self.uses_http(model) or self._local_placeholder_key():
+            return
+        with self._stats_lock:
+            known = model in self._credentials_checked
+            self._credentials_checked.add(model)
+        if known:
+            return
+        variable = missing_key_variable(model)
+        if variable is not None:
+            with self._stats_lock:
+                self._credentials_checked.discard(model)  # set the variable and the next call goes through
+            error = LMAuthError(
+                f"Model {model!r} needs an API key and none is set: set the environment variable {variable} "
+                f"(export {variable}=...), pass api_key in the model's params, or choose another model with "
+                "--model ROLE=ID (the model id `local` needs no key). No request was sent.",
+                model=model,
+                status_code=401,
+            )
+            error.attempts = 0  # type: ignore[attr-defined]
+            raise error
+
     def _with_retries(
         self, model: str, messages: list[Message], request: dict[str, Any]
     ) -> tuple[LMResponse, int]:
+        self._check_credentials(model)
         attempt = 0
         while True:
             attempt += 1
@@ -467,9 +516,17 @@ class LiteLLM(LM):
             try:
                 return self._call_once(model, messages, request), attempt
             except LMError as exc:
+                if isinstance(exc, LMAuthError) and self.uses_http(model) and not self._http_key():
+                    exc = LMAuthError(
+                        f"Model {model!r} at {self.api_base} requires an API key (HTTP {exc.status_code}) and none "
+                        "was sent: set OPENAI_API_KEY (any OpenAI-compatible server reads it) or pass api_key in "
+                        "the model's params.",
+                        model=model,
+                        status_code=exc.status_code,
+                    )
                 if not is_retryable(exc) or attempt > self.num_retries:
                     exc.attempts = attempt  # type: ignore[attr-defined]
-                    raise
+                    raise exc  # noqa: TRY201 - may be the clearer auth error built above
                 self._bump("retries")
                 self._sleep(self._delay(attempt - 1, exc))
 
