@@ -78,11 +78,14 @@ def test_unclosed_bracket_is_reported_where_it_opens() -> None:
     assert (diags[0].span.line, diags[0].span.col) == (1, 9)
 
 
-def test_missing_closing_brace_at_end_of_file() -> None:
-    diags = parse('module M(q: str) -> (a: str) {\n  return (a: q)\n').diagnostics
-    assert len(diags) == 1
-    assert "end of file" in diags[0].message
-    assert diags[0].hint and "}" in diags[0].hint
+def test_missing_closing_brace_is_reported_where_the_block_opens() -> None:
+    # The place to fix is the `{` that is never closed; where the file ends is the related note.
+    [diag] = parse('module M(q: str) -> (a: str) {\n  return (a: q)\n').diagnostics
+    assert diag.message == "`{` is never closed"
+    assert (diag.span.line, diag.span.col) == (0, 29)
+    assert diag.hint == "add the matching `}`"
+    [note] = diag.related
+    assert (note.span.line, note.span.col) == (1, 15)
 
 
 def test_binary_junk_and_deep_nesting_give_diagnostics() -> None:

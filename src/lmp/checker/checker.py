@@ -205,6 +205,12 @@ class Checker:
             self.report("E130", f"a metric returns `bool` or `float`, not `{mod.returns.render()}`", mod.returns_span)
         falls_through = self.block(mod.body, scope)
         needs_return = bool(mod.outputs) or (mod.is_metric and mod.returns is not None)
+        # After a syntax error the body is what recovery kept: a missing return, an unused predictor
+        # or variable, unreachable code may all be the dropped line's doing. The syntax error is the
+        # one report; these come back once it is fixed.
+        if mod.syntax_error:
+            self.module = None
+            return
         if falls_through and needs_return:
             what = "its outputs" if not mod.is_metric else "a score"
             self.report("E071", f"`{mod.name}` can reach its end without returning {what}", mod.name_span,
@@ -268,7 +274,7 @@ class Checker:
         """Check statements in order; return whether control can fall off the end."""
         live = True
         for stmt in stmts:
-            if not live:
+            if not live and not (self.module is not None and self.module.syntax_error):
                 self.report("W202", "unreachable code: a `return` comes before it", stmt.span,
                             severity=Severity.WARNING, tags=("unnecessary",))
                 return False
@@ -367,7 +373,7 @@ class Checker:
         if var is None or stmt.target not in scope.assigned:
             if var is None:
                 self.unknown_name(stmt.target, stmt.target_span, scope)
-            else:
+            elif not self.lost(stmt.target):
                 self.report("E031", f"`{stmt.target}` may be used before it is assigned", stmt.target_span,
                             hint=f"give it a starting value first, e.g. `{stmt.target} = []`")
             return
@@ -460,7 +466,22 @@ class Checker:
 
     # ------------------------------------------------------------------ expressions
 
+    def lost(self, name: str) -> bool:
+        """Whether `name` may have been assigned on a line that syntax-error recovery dropped."""
+        mod = self.module
+        return mod is not None and mod.syntax_error and name in mod.assigned_in_text
+
+    def damaged_record(self, t: RecordType) -> bool:
+        """A record from a declaration with a syntax error (its fields may be incomplete)."""
+        if t.name is None:
+            return False
+        decl = (self.program.signatures.get(t.name) or self.program.modules.get(t.name)
+                or self.program.types.get(t.name))
+        return decl is not None and decl.syntax_error
+
     def unknown_name(self, name: str, span: Span, scope: Scope) -> None:
+        if self.lost(name):
+            return
         candidates = list(scope.vars) + list(self.program.tools) + list(self.program.modules) + list(
             self.program.retrievers) + list(BUILTINS)
         if self.module is not None:
@@ -546,7 +567,7 @@ class Checker:
         var = scope.vars.get(e.id)
         if var is not None:
             var.used = True
-            if e.id not in scope.assigned:
+            if e.id not in scope.assigned and not self.lost(e.id):
                 self.report("E031", f"`{e.id}` may be used before it is assigned", e.span,
                             hint="assign it on every path before this line",
                             related=[Related(var.span, "assigned here", self.program.path)])
@@ -573,6 +594,8 @@ class Checker:
             f = obj.field(e.name)
             if f is not None:
                 return f.type
+            if self.damaged_record(obj):
+                return ANY
             names = [x.name for x in obj.fields]
             guess = suggest(e.name, names)
             what = f"`{e.obj.id}` ({obj.name})" if isinstance(e.obj, ir.Name) and obj.name else (
@@ -618,6 +641,10 @@ class Checker:
             container = strip_optional(rt)
             if isinstance(container, ListType):
                 self.check_member(container.item, e.left)
+                # `r.topic in ["sports", "sprots"]`: each listed string must be a member of the union.
+                if isinstance(e.right, ir.ListExpr):
+                    for item in e.right.items:
+                        self.check_member(lt, item)
             elif not (is_assignable(container, STR) or isinstance(container, (DictType, AnyType))):
                 self.report("E061", f"`{rt.render()}` is not a list, dict or string", e.right.span)
         else:
@@ -711,6 +738,8 @@ class Checker:
             self.expr(k.value, scope)
         if sig is None:
             return ANY
+        if sig.syntax_error:
+            return prediction_type(pred)  # its inputs may be the ones recovery dropped
         inputs = {f.name: f for f in sig.inputs}
         if e.args:
             hint = "name each input, e.g. `" + pred.name + "(" + ", ".join(f"{n}: ..." for n in inputs) + ")`"

@@ -41,6 +41,9 @@ GENERICS = {"list": 1, "dict": 2}
 _PRECEDENCE = {"or": 1, "and": 2, "==": 3, "!=": 3, "<": 3, "<=": 3, ">": 3, ">=": 3, "in": 3, "not in": 3,
                "+": 4, "-": 4, "*": 5, "/": 5, "%": 5}
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+# What a line of a module body assigns: `name =`, `name: T =`, `name +=`, `let name =`, `for name in`.
+_ASSIGNS = re.compile(r"^[ \t]*(?:let[ \t]+)?([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?\+?=(?!=)"
+                      r"|^[ \t]*for[ \t]+([A-Za-z_]\w*)", re.MULTILINE)
 
 
 def unescape(body: str) -> str:
@@ -277,7 +280,8 @@ class Lowering:
                 continue
             field = self._field_decl(item.children[1], "in" if item.data == "sig_in" else "out")
             self._add_field(sig, field)
-        if not sig.outputs and not self._has_syntax_error(sig.span):
+        sig.syntax_error = self._has_syntax_error(sig.span)
+        if not sig.outputs and not sig.syntax_error:
             self.error("E022", f"signature `{sig.name}` has no `out` field", sig.name_span,
                        hint="add a line such as `out answer: str`")
         self._declare(sig, self.program.signatures)
@@ -401,6 +405,10 @@ class Lowering:
                 mod.returns_span = span_of(t.children[idx + 1])
         self._module = mod
         mod.body = self.block(t.children[-1])
+        if self._has_syntax_error(mod.span):
+            mod.syntax_error = True
+            mod.assigned_in_text = frozenset(m.group(1) or m.group(2) for m in _ASSIGNS.finditer(
+                self.text, mod.span.start, mod.span.end))
         self._declare(mod, self.program.modules)
         self.program.decls.append(mod)
         return mod

@@ -187,6 +187,9 @@ class Decl:
     span: Span = field(default=NO_SPAN, kw_only=True)  # whole declaration
     name_span: Span = field(default=NO_SPAN, kw_only=True)
     path: str | None = field(default=None, kw_only=True)  # file that declares it
+    # The declaration holds a syntax error (recovered): what it lacks is a consequence of that error,
+    # so the checker does not report it again as missing returns, unused predictors or unknown fields.
+    syntax_error: bool = field(default=False, kw_only=True)
 
 
 @dataclass(eq=False)
@@ -267,6 +270,9 @@ class Module(Decl):
     is_metric: bool = False
     returns: Type | None = None  # metrics: declared return type (bool | float)
     returns_span: Span | None = field(default=None, kw_only=True)
+    # With a syntax error: names the body's text assigns (a line dropped by recovery may have
+    # assigned them), so that their uses are not reported as unknown.
+    assigned_in_text: frozenset[str] = field(default=frozenset(), kw_only=True)
 
     def output_record(self) -> RecordType:
         return RecordType(tuple(RecordField(f.name, f.type, f.description) for f in self.outputs), None)

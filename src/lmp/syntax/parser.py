@@ -1,14 +1,16 @@
-"""Parsing with recovery: one bad line never hides the rest of the file.
+"""Parsing with recovery: one mistake is one error, at the place to fix, and never hides the rest.
 
-The fast path parses the whole text once. When that fails, the file is cut into
-top-level declarations and each is parsed alone (the rest of the text blanked so that
-every offset stays true); inside a declaration, a line that fails is blanked and the
-parse retried, a few times at most, so that every syntax error in a file is reported
-and the good declarations still reach the checker.
+The fast path parses the whole text once. When that fails, the file is cut into top-level
+declarations and each is parsed alone. Inside a declaration an error is first repaired when a
+small, certain edit makes the line parse (a `(` never closed, a missing `:`, a misspelt keyword),
+so that what the line declares still reaches the checker; otherwise the line is blanked and the
+parse retried, a few times at most, so that every syntax error in a file is reported and the good
+declarations still reach the checker.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import threading
 from dataclasses import dataclass, field
@@ -16,19 +18,26 @@ from functools import lru_cache
 from pathlib import Path
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from lmp.diagnostics import Diagnostic, Span
+from lmp.diagnostics import Diagnostic, Fix, Related, Span
+from lmp.syntax.gcpause import gc_paused
+from lmp.syntax.limits import MAX_FILE_BYTES, size_error
 from lmp.syntax.newlines import mark_insignificant_newlines
-from lmp.syntax.positions import Positions
+from lmp.syntax.positions import BOM, Positions
 
-MAX_FILE_BYTES = 5_000_000
+__all__ = ["MAX_FILE_BYTES", "ParseResult", "parse", "parse_signature_spec"]
+
 _MAX_TRIES_PER_DECL = 8
 _MAX_SYNTAX_ERRORS = 50
 
-_DECL_START = re.compile(
-    r"^(type|signature|module|metric|tool|retriever|model|example|import)\b", re.MULTILINE
-)
+_DECL_KEYWORDS = ("type", "signature", "module", "metric", "tool", "retriever", "model", "example", "import")
+_LINE_KEYWORDS = ("return", "let", "for", "if", "elif", "else", "in", "out")
+_ALL_KEYWORDS = frozenset(_DECL_KEYWORDS + _LINE_KEYWORDS + (
+    "and", "or", "not", "using", "as", "true", "false", "none", "True", "False", "None"))
+_DECL_START = re.compile(r"(?:" + "|".join(_DECL_KEYWORDS) + r")\b")
+_MAYBE_DECL = re.compile(r'([A-Za-z_]\w*)[ \t]+[A-Za-z_"]')
+_LONE_CR = re.compile(r"\r(?!\n)")
 
 _TOKEN_WORDS = {
     "NAME": "a name",
@@ -186,37 +195,30 @@ def _token_text(tok: Token) -> str:
     return f"`{value}`"
 
 
-def _error_diagnostic(
-    err: UnexpectedInput, pos: Positions, region_end: int | None = None
-) -> tuple[Diagnostic, int | None]:
-    """The diagnostic for a Lark error, and the 0-based line to blank out to recover."""
-    eof_at = len(pos.text[:region_end].rstrip()) if region_end is not None else len(pos.text.rstrip())
+def _error_diagnostic(err: UnexpectedInput, pos: Positions) -> Diagnostic:
+    """The diagnostic for a Lark error in a text whose offsets are the original ones (inline
+    signatures); declarations go through `_Region.diagnose`, which maps offsets back first."""
     if isinstance(err, UnexpectedCharacters):
-        ch = pos.text[err.pos_in_stream] if err.pos_in_stream < len(pos.text) else ""
-        shown = repr(ch)[1:-1] if not ch.isprintable() else ch
-        span = pos.span_at(err.pos_in_stream, 1)
-        msg = f"unexpected character `{shown}`"
-        if ch == '"':
-            msg = "unterminated string"
-        return Diagnostic("E001", msg, span, hint=None), span.line
-    if isinstance(err, UnexpectedToken):
+        return _character_diagnostic(pos, err.pos_in_stream)
+    if isinstance(err, UnexpectedToken) and err.token.type != "$END":
         tok = err.token
-        if tok.type == "$END":
-            span = pos.span_at(eof_at, 0)
-            expected = _expected_words(err.expected)
-            return Diagnostic("E001", f"unexpected end of file{expected}", span,
-                              hint="a `{` may be missing its `}`"), None
         start = tok.start_pos if tok.start_pos is not None else 0
-        length = max(1, (tok.end_pos or start + 1) - start)
-        if tok.type == "_NL":
-            length = 1
-        span = pos.span_at(start, length)
-        return Diagnostic("E001", f"unexpected {_token_text(tok)}{_expected_words(err.expected)}", span), span.line
-    if isinstance(err, UnexpectedEOF):
-        span = pos.span_at(eof_at, 0)
-        return Diagnostic("E001", "unexpected end of file", span), None
-    span = pos.span_at(0, 0)
-    return Diagnostic("E001", str(err).splitlines()[0], span), None
+        end = tok.end_pos if tok.end_pos is not None else start + 1
+        return _token_diagnostic(pos, tok, start, end, err.expected)
+    expected = _expected_words(err.expected) if isinstance(err, UnexpectedToken) else ""
+    return Diagnostic("E001", f"unexpected end of input{expected}", pos.span_at(len(pos.text.rstrip()), 0))
+
+
+def _character_diagnostic(pos: Positions, offset: int) -> Diagnostic:
+    ch = pos.text[offset] if offset < len(pos.text) else ""
+    shown = repr(ch)[1:-1] if not ch.isprintable() else ch
+    msg = "unterminated string" if ch == '"' else f"unexpected character `{shown}`"
+    return Diagnostic("E001", msg, pos.span_at(offset, 1))
+
+
+def _token_diagnostic(pos: Positions, tok: Token, start: int, end: int, expected: set[str]) -> Diagnostic:
+    length = 1 if tok.type == "_NL" else max(1, end - start)
+    return Diagnostic("E001", f"unexpected {_token_text(tok)}{_expected_words(expected)}", pos.span_at(start, length))
 
 
 def _run(text: str, start: str = "start", premarked: bool = False) -> tuple[Tree, list[Token]]:
@@ -238,114 +240,414 @@ def _run(text: str, start: str = "start", premarked: bool = False) -> tuple[Tree
     return tree, comments
 
 
+def _misspelt_keyword(word: str, keywords: tuple[str, ...]) -> str | None:
+    """The keyword `word` is a typo of (`signatur`, `retrun`), if it is one."""
+    if word in _ALL_KEYWORDS or len(word) < 2:
+        return None
+    found = difflib.get_close_matches(word, keywords, n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def _starts_declaration(line: str) -> bool:
+    if _DECL_START.match(line):
+        return True
+    # `signatur Name {`: a misspelt declaration keyword still starts a declaration, so that the typo is
+    # one error and the declaration after it is not read as part of the one before.
+    if not line[:1].isalpha():
+        return False
+    m = _MAYBE_DECL.match(line)
+    return m is not None and _misspelt_keyword(m.group(1), _DECL_KEYWORDS) is not None
+
+
 def _decl_regions(text: str) -> list[tuple[int, int]]:
     """Offsets of top-level declarations: lines starting with a declaration keyword at column 0,
     outside triple-quoted strings."""
+    if "\r" in text:
+        text = _LONE_CR.sub("\n", text)  # same length: offsets stay true
     starts: list[int] = []
     in_doc = False
     offset = 0
-    for line in text.splitlines(keepends=True):
-        if not in_doc and _DECL_START.match(line):
+    for line in text.split("\n"):
+        if not in_doc and line and _starts_declaration(line):
             starts.append(offset)
-        if line.count('"""') % 2 == 1:
+        if '"""' in line and line.count('"""') % 2 == 1:
             in_doc = not in_doc
-        offset += len(line)
+        offset += len(line) + 1
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     bounds = starts[1:] + [len(text)]
     return list(zip(starts, bounds, strict=True))
 
 
+def _clean(text: str, pos: Positions) -> tuple[str, list[Diagnostic]]:
+    """The text the grammar sees, the same length as `text`: a byte-order mark and NUL characters
+    become spaces, a lone `\\r` becomes `\\n` (it ends a line in every editor)."""
+    diagnostics: list[Diagnostic] = []
+    if text.startswith(BOM):
+        text = " " + text[1:]
+    if "\r" in text:
+        text = _LONE_CR.sub("\n", text)
+    if "\x00" in text:
+        # Kept as junk space so the rest still parses, but never silently: a file of NUL bytes is not
+        # an empty program. Inside a comment it is harmless, like any other character there.
+        first = _nul_outside_comments(text)
+        if first is not None:
+            count = text.count("\x00")
+            diagnostics.append(Diagnostic(
+                "E001", "unexpected NUL character" + (f" ({count} in this file)" if count > 1 else ""),
+                pos.span_at(first, 1), hint=".lmp sources are UTF-8 text; is this a binary file?"))
+        text = text.replace("\x00", " ")
+    return text, diagnostics
+
+
+def _nul_outside_comments(text: str, look_at: int = 100) -> int | None:
+    """The first NUL that is not inside a `#` comment (looking at the first `look_at` NULs)."""
+    i = text.find("\x00")
+    for _ in range(look_at):
+        if i < 0:
+            return None
+        line_start = text.rfind("\n", 0, i) + 1
+        hash_at = _comment_start(text[line_start:i + 1])
+        if hash_at is None:
+            return i
+        line_end = text.find("\n", i)
+        if line_end < 0:
+            return None
+        i = text.find("\x00", line_end)
+    return None
+
+
 def parse(text: str) -> ParseResult:
     """Parse a whole file. Never raises: problems come back as E001 diagnostics."""
-    if len(text) > MAX_FILE_BYTES:
-        return ParseResult([], [Diagnostic(
-            "E002", f"file too large to check ({len(text) / 1e6:.1f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB)",
-            Span(0, 0, 0, 0, 0, 0))])
-    text = text.replace("\x00", " ")  # NUL would end strings in some clients; treat as junk space
-    marked = mark_insignificant_newlines(text)
-    try:
-        tree, comments = _run(marked, premarked=True)
-        return ParseResult([tree], [], comments, Positions(text))
-    except UnexpectedInput:
-        pass
-    except RecursionError:
-        return ParseResult([], [Diagnostic("E003", "nesting too deep to parse", Span(0, 0, 0, 0, 0, 0))])
-    return _parse_with_recovery(text)
-
-
-def _parse_with_recovery(text: str) -> ParseResult:
-    """Parse each declaration alone. Offsets stay true because everything outside the
-    declaration becomes spaces (line numbers come from `Positions` over the original text)."""
+    too_large = size_error(len(text))
+    if too_large is not None:
+        return ParseResult([], [Diagnostic("E002", too_large, Span(0, 0, 0, 0, 0, 0),
+                                           hint="split the program into files joined with `import`")])
     pos = Positions(text)
-    blank = " " * len(text)
-    blank_lines = re.sub(r"[^\n]", " ", text)
-    result = ParseResult([], positions=pos)
-    seen: set[tuple[int, str]] = set()
-    for start, end in _decl_regions(text):
-        if not text[start:end].strip():
-            continue
-        # The declaration alone decides its newlines; the rest of the file becomes spaces.
-        source = text[start:end]
-        region = blank[:start] + mark_insignificant_newlines(source) + blank[end:]
-        closers = ""
-        for _attempt in range(_MAX_TRIES_PER_DECL):
-            try:
-                tree, comments = _run(region + closers, premarked=True)
-                result.trees.append(tree)
-                result.comments.extend(comments)
-                break
-            except RecursionError:
-                result.diagnostics.append(Diagnostic("E003", "nesting too deep to parse", pos.span_at(start, 0)))
-                break
-            except UnexpectedInput as err:
-                diag, bad_line = _error_diagnostic(err, pos, end)
-                if bad_line is not None:
-                    opener = _unclosed_opener(region, pos, start, bad_line)
-                    if opener is not None:
-                        bad_line = opener[0]
-                        diag = Diagnostic("E001", f"`{opener[2]}` is never closed", pos.span_at(opener[1], 1),
-                                          hint=f"add the matching `{_CLOSER[opener[2]]}`")
-                key = (diag.span.start, diag.message)
-                if key not in seen and len(result.diagnostics) < _MAX_SYNTAX_ERRORS:
-                    seen.add(key)
-                    result.diagnostics.append(diag)
-                if bad_line is None:
-                    # Ran off the end: close whatever blocks are still open and try again once.
-                    if closers:
-                        break
-                    depth = region.count("{") - region.count("}")
-                    if depth <= 0:
-                        break
-                    closers = " }" * depth
-                    continue
-                lo, hi = pos.line_bounds(bad_line)
-                if region[lo:hi].strip() == "":
-                    break
-                source = source[:lo - start] + blank_lines[lo:hi] + source[hi - start:]
-                region = blank[:start] + mark_insignificant_newlines(source) + blank[end:]
+    source, diagnostics = _clean(text, pos)
+    with gc_paused():
+        try:
+            tree, comments = _run(mark_insignificant_newlines(source), premarked=True)
+            return ParseResult([tree], diagnostics, comments, pos)
+        except UnexpectedInput:
+            pass
+        except RecursionError:
+            return ParseResult([], diagnostics + [Diagnostic("E003", "nesting too deep to parse", Span(0, 0, 0, 0, 0, 0))])
+        result = ParseResult([], diagnostics, positions=pos)
+        seen: set[tuple[int, str]] = set()
+        for start, end in _decl_regions(source):
+            if source[start:end].strip():
+                _Region(source, start, end, pos).recover(result, seen)
     return result
 
 
-_CLOSER = {"(": ")", "[": "]"}
-_BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[()\[\]]')
+_CLOSER = {"(": ")", "[": "]", "{": "}"}
+_BRACKETS = re.compile(
+    r'"""[^"\\]*+(?:(?:\\.|"(?!""))[^"\\]*+)*+"""|"[^"\\\n]*+(?:\\.[^"\\\n]*+)*+"|#[^\n]*|[()\[\]{}]'
+)
+_BLANK = re.compile(r"[^\n]")
+_FIRST_WORD = re.compile(r"[ \t\f]*+([A-Za-z_]\w*)")
+_WORD_BEFORE = re.compile(r"([A-Za-z_]\w*)[ \t\f]*$")
 
 
-def _unclosed_opener(region: str, pos: Positions, start: int, line: int) -> tuple[int, int, str] | None:
-    """If `line` sits inside a bracket opened on an earlier line and never closed, that opener:
-    (its line, its offset, the bracket). Blanking the opener's line recovers far better than
-    blanking the line where the parser finally noticed."""
-    first_line = pos.span_at(start, 0).line
-    stack: list[tuple[int, int, str]] = []
-    for ln in range(first_line, line):
-        lo, hi = pos.line_bounds(ln)
-        for m in _BRACKETS.finditer(region, lo, hi):
+class _Region:
+    """One top-level declaration parsed alone, with the repairs tried on it.
+
+    The declaration's text is parsed by itself (not padded to the file's length: padding made
+    recovery quadratic in the number of declarations), with lines blanked (same length) and small
+    edits (a missing `)` or `:`, a misspelt keyword) that may change its length. Every offset in
+    the resulting tree and every error is mapped back to the original file.
+    """
+
+    def __init__(self, source: str, start: int, end: int, pos: Positions) -> None:
+        self.start = start
+        self.base = source[start:end]
+        self.pos = pos
+        self.edits: list[tuple[int, int, str]] = []  # (local offset, removed length, inserted text)
+        self.code_end = start + len(self.base.rstrip())  # where the declaration's text ends
+
+    # ------------------------------------------------------------ text and offsets
+
+    def text(self, edits: list[tuple[int, int, str]] | None = None) -> str:
+        edits = self.edits if edits is None else edits
+        if not edits:
+            return self.base
+        out: list[str] = []
+        last = 0
+        for at, removed, inserted in edits:
+            out.append(self.base[last:at])
+            out.append(inserted)
+            last = at + removed
+        out.append(self.base[last:])
+        return "".join(out)
+
+    def to_file(self, p: int, edits: list[tuple[int, int, str]] | None = None) -> int:
+        """A parsed-text offset -> the offset in the file (inserted text maps to where it was inserted)."""
+        edits = self.edits if edits is None else edits
+        delta = 0
+        for at, removed, inserted in edits:
+            new_at = at + delta
+            if p < new_at:
+                break
+            if p < new_at + len(inserted):
+                return self.start + at + min(p - new_at, removed)
+            delta += len(inserted) - removed
+        return self.start + p - delta
+
+    def local_line(self, line: int) -> tuple[int, int]:
+        lo, hi = self.pos.line_bounds(line)
+        return max(lo, self.start) - self.start, min(hi, self.start + len(self.base)) - self.start
+
+    def blank_line(self, line: int) -> bool:
+        """Blank one line (keeping its length); False if there was nothing left to blank."""
+        lo, hi = self.local_line(line)
+        if not self.base[lo:hi].strip():
+            return False
+        self.base = self.base[:lo] + _BLANK.sub(" ", self.base[lo:hi]) + self.base[hi:]
+        self.edits = [e for e in self.edits if not lo <= e[0] <= hi]
+        return True
+
+    def with_edit(self, at: int, removed: int, inserted: str) -> list[tuple[int, int, str]]:
+        return sorted([*self.edits, (at, removed, inserted)])
+
+    # ------------------------------------------------------------ parsing
+
+    def parse(self, edits: list[tuple[int, int, str]] | None = None) -> tuple[Tree, list[Token]]:
+        edits = self.edits if edits is None else edits
+        tree, comments = _run(mark_insignificant_newlines(self.text(edits)), premarked=True)
+        self._rebase(tree, comments, edits)
+        return tree, comments
+
+    def _rebase(self, tree: Tree, comments: list[Token], edits: list[tuple[int, int, str]]) -> None:
+        start = self.start
+        if not start and not edits:
+            return
+
+        def move(p: int) -> int:
+            return p + start if not edits else self.to_file(p, edits)
+
+        stack = [tree]
+        while stack:
+            t = stack.pop()
+            meta = t._meta
+            if meta is not None and not meta.empty:
+                meta.start_pos, meta.end_pos = move(meta.start_pos), move(meta.end_pos)
+            for c in t.children:
+                if isinstance(c, Tree):
+                    stack.append(c)
+                elif getattr(c, "start_pos", None) is not None:
+                    c.start_pos, c.end_pos = move(c.start_pos), move(c.end_pos)
+        for c in comments:
+            c.start_pos, c.end_pos = move(c.start_pos), move(c.end_pos)
+
+    def error_offset(self, err: UnexpectedInput, edits: list[tuple[int, int, str]] | None = None) -> int:
+        """Where in the file the parser stopped."""
+        if isinstance(err, UnexpectedCharacters):
+            return self.to_file(err.pos_in_stream, edits)
+        if isinstance(err, UnexpectedToken) and err.token.type != "$END" and err.token.start_pos is not None:
+            return self.to_file(err.token.start_pos, edits)
+        return self.code_end
+
+    def attempt(self, edits: list[tuple[int, int, str]], past: int) -> tuple[Tree, list[Token]] | None | bool:
+        """Try a repair: the tree when the declaration now parses, True when the parser now gets
+        past offset `past` (a later, separate error), False when the repair does not help."""
+        try:
+            return self.parse(edits)
+        except UnexpectedInput as err:
+            return self.error_offset(err, edits) > past
+        except RecursionError:
+            return False
+
+    # ------------------------------------------------------------ recovery
+
+    def recover(self, result: ParseResult, seen: set[tuple[int, str]]) -> None:
+        closed_at_end = False
+        for _attempt in range(_MAX_TRIES_PER_DECL):
+            try:
+                tree, comments = self.parse()
+            except RecursionError:
+                result.diagnostics.append(Diagnostic("E003", "nesting too deep to parse",
+                                                     self.pos.span_at(self.start, 0)))
+                return
+            except UnexpectedInput as err:
+                if isinstance(err, UnexpectedCharacters):
+                    offset = self.to_file(err.pos_in_stream)
+                    diag: Diagnostic | None = _character_diagnostic(self.pos, offset)
+                    more = self.blank_line(self.pos.span_at(offset, 0).line)
+                elif isinstance(err, UnexpectedToken) and err.token.type != "$END":
+                    diag, outcome = self.token_error(err)
+                    if isinstance(outcome, tuple):
+                        self.report(diag, result, seen)
+                        result.trees.append(outcome[0])
+                        result.comments.extend(outcome[1])
+                        return
+                    more = outcome
+                else:
+                    if closed_at_end:
+                        return
+                    closed_at_end = True
+                    diag, more = self.end_error(err)
+                self.report(diag, result, seen)
+                if not more:
+                    return
+                continue
+            result.trees.append(tree)
+            result.comments.extend(comments)
+            return
+
+    def report(self, diag: Diagnostic | None, result: ParseResult, seen: set[tuple[int, str]]) -> None:
+        if diag is None:
+            return
+        key = (diag.span.start, diag.message)
+        if key not in seen and len(result.diagnostics) < _MAX_SYNTAX_ERRORS:
+            seen.add(key)
+            result.diagnostics.append(diag)
+
+    def end_error(self, err: UnexpectedInput) -> tuple[Diagnostic, bool]:
+        """The declaration ended while something was still open (or incomplete)."""
+        pos = self.pos
+        openers = self.unclosed()
+        if openers:
+            at, ch = openers[0]
+            closers = "".join(_CLOSER[c] for _, c in reversed(openers))
+            self.edits = self.with_edit(len(self.base), 0, " " + " ".join(closers))
+            return Diagnostic(
+                "E001", f"`{ch}` is never closed", pos.span_at(self.start + at, 1),
+                hint=f"add the matching `{_CLOSER[ch]}`",
+                related=[Related(pos.span_at(self.code_end, 0), f"the declaration ends here, before its `{_CLOSER[ch]}`")],
+            ), True
+        expected = _expected_words(err.expected) if isinstance(err, UnexpectedToken) else ""
+        return Diagnostic("E001", f"unexpected end of the declaration{expected}", pos.span_at(self.code_end, 0)), False
+
+    def unclosed(self) -> list[tuple[int, str]]:
+        """Brackets never closed in this declaration, the likeliest culprit first. A `}` indented less
+        than the line that opened the innermost `{` closes an outer block: the inner one is the open one."""
+        text = self.base
+        stack: list[tuple[int, str, int]] = []  # (local offset, bracket, indentation of its line)
+        skipped: list[tuple[int, str]] = []
+        for m in _BRACKETS.finditer(text):
             ch = m.group()
-            if ch in "([":
-                stack.append((ln, m.start(), ch))
-            elif ch in ")]" and stack:
+            if ch in "([{":
+                line_start = text.rfind("\n", 0, m.start()) + 1
+                indent = len(text) - len(text[line_start:].lstrip(" \t")) - line_start
+                stack.append((m.start(), ch, indent))
+            elif ch in ")]}":
+                if ch == "}":
+                    line_start = text.rfind("\n", 0, m.start()) + 1
+                    if not text[line_start:m.start()].strip():
+                        indent = m.start() - line_start
+                        while len(stack) > 1 and stack[-1][1] == "{" and indent < stack[-1][2]:
+                            skipped.append(stack.pop()[:2])
+                if stack:
+                    stack.pop()
+        rest = [(at, ch) for at, ch, _ in stack]
+        # Unclosed ( and [ first (innermost blocks are closed after them), then the braces.
+        return [o for o in reversed(rest) if o[1] != "{"] + skipped + [o for o in reversed(rest) if o[1] == "{"]
+
+    def token_error(self, err: UnexpectedToken) -> tuple[Diagnostic | None, tuple[Tree, list[Token]] | bool]:
+        """Diagnose an unexpected token and repair or blank the line; returns the diagnostic and the
+        repaired tree, or whether to parse again."""
+        pos = self.pos
+        tok = err.token
+        t_start = self.to_file(tok.start_pos)
+        t_end = self.to_file(tok.end_pos) if tok.end_pos is not None else t_start + 1
+        line = pos.span_at(t_start, 0).line
+        line_end = pos.line_bounds(line)[1]
+        local_lo, _local_hi = self.local_line(line)
+        if tok.end_pos is not None and tok.end_pos > tok.start_pos and t_start == t_end and t_start >= self.code_end:
+            # The parser stopped at a `}` that recovery added at the end: the declaration itself ends
+            # too early (`x = a.` as its last line).
+            return Diagnostic("E001", f"unexpected end of the declaration{_expected_words(err.expected)}",
+                              pos.span_at(self.code_end, 0)), False
+
+        # 1. A `(` or `[` opened on an earlier line and never closed: close it where its line ends.
+        opener = self.open_before(local_lo)
+        if opener is not None:
+            at, ch, closers, close_at = opener
+            diag = Diagnostic("E001", f"`{ch}` is never closed", pos.span_at(self.start + at, 1),
+                              hint=f"add the matching `{_CLOSER[ch]}`",
+                              fixes=[Fix(f"Add `{closers}`", pos.span_at(self.start + close_at, 0), closers)])
+            if close_at is not None:
+                edits = self.with_edit(close_at, 0, closers)
+                outcome = self.attempt(edits, line_end)
+                if outcome:
+                    self.edits = edits
+                    return diag, outcome
+            return diag, self.blank_line(pos.span_at(self.start + at, 0).line)
+
+        # 2. A misspelt keyword at the start of the line (`signatur`, `retrun`).
+        m = _FIRST_WORD.match(self.base, local_lo)
+        if m is not None and tok.type != "_NL":
+            word = m.group(1)
+            keywords = _DECL_KEYWORDS + _LINE_KEYWORDS if m.start(1) == local_lo else _LINE_KEYWORDS
+            keyword = _misspelt_keyword(word, keywords)
+            if keyword is not None:
+                edits = self.with_edit(m.start(1), len(word), keyword)
+                outcome = self.attempt(edits, line_end)
+                if outcome:
+                    self.edits = edits
+                    span = pos.span_at(self.start + m.start(1), len(word))
+                    return Diagnostic("E001", f"unknown keyword `{word}`", span, hint=f"did you mean `{keyword}`?",
+                                      fixes=[Fix(f"Change to `{keyword}`", span, keyword)]), outcome
+
+        # 3. A missing `:` between a name and its type (`out topic Topic`).
+        if "COLON" in err.expected and tok.type in ("NAME", "STRING", "LBRACE", "LPAR"):
+            local_t = t_start - self.start
+            before = _WORD_BEFORE.search(self.base, local_lo, local_t)
+            if before is not None:
+                edits = self.with_edit(before.end(1), 0, ":")
+                outcome = self.attempt(edits, line_end)
+                if outcome:
+                    self.edits = edits
+                    return Diagnostic(
+                        "E001", f"missing `:` between `{before.group(1)}` and {_token_text(tok)}",
+                        pos.span_at(t_start, max(1, t_end - t_start)),
+                        hint=f"write `{before.group(1)}: {tok.value}`",
+                        fixes=[Fix("Add `:`", pos.span_at(self.start + before.end(1), 0), ":")]), outcome
+
+        # 4. Otherwise: report it and blank the line, so the rest of the declaration still parses.
+        return _token_diagnostic(pos, tok, t_start, t_end, err.expected), self.blank_line(line)
+
+    def open_before(self, local_line_start: int) -> tuple[int, str, str, int | None] | None:
+        """A `(`/`[` opened before this line and still open here: (its offset, the bracket, the closers
+        that close everything open, where to insert them: the end of the last line of code before)."""
+        text = self.base
+        stack: list[tuple[int, str]] = []
+        for m in _BRACKETS.finditer(text, 0, local_line_start):
+            ch = m.group()
+            if ch in "([{":
+                stack.append((m.start(), ch))
+            elif ch in ")]}" and stack:
                 stack.pop()
-    return stack[0] if stack else None
+        first = next((i for i, (_, ch) in enumerate(stack) if ch != "{"), None)
+        if first is None:
+            return None
+        at, ch = stack[first]
+        closers = "".join(_CLOSER[c] for _, c in reversed(stack[first:]))
+        # The end of the code on the last non-blank line before this one (before any comment).
+        close_at = None
+        k = local_line_start - 1
+        while k > at:
+            lo = text.rfind("\n", 0, k) + 1
+            code = text[lo:k]
+            hash_at = _comment_start(code)
+            if hash_at is not None:
+                code = code[:hash_at]
+            if code.strip():
+                close_at = lo + len(code.rstrip())
+                break
+            k = lo - 1
+        return at, ch, closers, close_at
+
+
+def _comment_start(line: str) -> int | None:
+    """Where a `#` comment starts on a line (outside strings), if it has one."""
+    if "#" not in line:
+        return None
+    for m in _BRACKETS.finditer(line):
+        if m.group().startswith("#"):
+            return m.start()
+    return None
 
 
 @lru_cache(maxsize=2048)
@@ -361,5 +663,5 @@ def spec_error(err: UnexpectedInput, spec: str) -> tuple[str, int]:
     """A readable message for an error inside an inline signature, and its offset in `spec`."""
     if isinstance(err, UnexpectedToken):
         err.expected = {t for t in err.expected if t != "_NL"}
-    diag, _ = _error_diagnostic(err, Positions(spec))
+    diag = _error_diagnostic(err, Positions(spec))
     return diag.message, diag.span.start

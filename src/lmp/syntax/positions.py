@@ -11,13 +11,26 @@ from lark import Tree
 from lmp.diagnostics import NO_SPAN, Span
 
 _NEWLINE = re.compile(r"\n")
+# Line breaks as editors and the LSP count them: `\r\n`, `\n`, and a lone `\r` (old Mac files).
+_ANY_NEWLINE = re.compile(r"\r\n?|\n")
+BOM = "\ufeff"
+
+
+def line_starts(text: str) -> list[int]:
+    """Offsets where each line begins; `\r\n`, `\n` and a lone `\r` each end a line."""
+    starts = [0]
+    starts.extend(m.end() for m in (_ANY_NEWLINE if "\r" in text else _NEWLINE).finditer(text))
+    return starts
 
 
 class Positions:
+    def __new__(cls, text: str) -> Positions:
+        # A byte-order mark is invisible in every editor: columns on the first line count from after it.
+        return super().__new__(_BomPositions if text.startswith(BOM) and cls is Positions else cls)
+
     def __init__(self, text: str) -> None:
         self.text = text
-        self.starts = [0]
-        self.starts.extend(m.end() for m in _NEWLINE.finditer(text))
+        self.starts = line_starts(text)
 
     def span(self, start: int, end: int) -> Span:
         starts = self.starts
@@ -53,3 +66,21 @@ class Positions:
         line = bisect_right(starts, start) - 1
         end_line = line if end == start else bisect_right(starts, end) - 1
         return Span(start, end, line, start - starts[line], end_line, end - starts[end_line])
+
+
+class _BomPositions(Positions):
+    """Positions in a text that starts with a byte-order mark (first-line columns shifted by one)."""
+
+    def span(self, start: int, end: int) -> Span:
+        return _unbom(super().span(start, end))
+
+    def of(self, node: object) -> Span:
+        return _unbom(super().of(node))
+
+
+def _unbom(s: Span) -> Span:
+    if s.line and s.end_line:
+        return s
+    col = max(0, s.col - 1) if s.line == 0 else s.col
+    end_col = max(0, s.end_col - 1) if s.end_line == 0 else s.end_col
+    return Span(s.start, s.end, s.line, col, s.end_line, end_col)
