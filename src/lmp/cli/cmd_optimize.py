@@ -17,7 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("optimize", help="tune the instructions and demos of every predictor against a metric",
                        description="Optimize a module's predictors (instructions, demos) on a training set; "
                        "prints progress per trial, resumes after a crash or Ctrl-C (rerun the same command), "
-                       "and ends with a before/after comparison on dev.")
+                       "and ends with a before/after comparison on dev.",
+                       epilog="Exit codes: 0 the state file was written; 1 an error, or the optimizer set no demos "
+                       "or instructions for any predictor (a warning names each predictor and what the training "
+                       "rows lack, e.g. a retriever's `context`: label it in the rows or use bootstrap); 2 bad "
+                       "usage; 130 interrupted (rerun the same command to continue).")
     p.add_argument("program", help="the .lmp file")
     p.add_argument("module", nargs="?", help="module to optimize (default: the only module)")
     p.add_argument("--train", required=True, metavar="TRAIN.jsonl")
@@ -86,6 +90,12 @@ def run(args: argparse.Namespace) -> int:
               "continue", file=sys.stderr)
         return 130
     print_comparison(res, metric.name, output)
+    if not any(ps.demos or ps.instructions or ps.knn or ps.ensemble for ps in res.state.predictors.values()):
+        # An empty state is the program as written: reporting it as a result would hide that the
+        # optimizer had nothing to work with (e.g. training rows without a retriever's `context`).
+        print(f"error: no demos or instructions were set for any predictor of {module}; {output} changes "
+              "nothing (see the warnings above for what the training rows lack)", file=sys.stderr)
+        return 1
     return 0
 
 
