@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  [error] {r.error}")
         else:
             print("  [response] " + (r.response or "" if args.full else _clip(r.response or "")).replace("\n", "\n    "))
+        if r.coercions:
+            print("  [coercions] " + "\n    ".join(r.coercions))
     totals = History().totals(records)
     print(f"{totals.calls} call(s), {totals.cached} cached, {totals.tokens} tokens, ${totals.cost:.4f}")
     return 0

@@ -120,6 +120,10 @@ def print_trace(records: list[Any]) -> None:
         print("  [response]" if r.error is None else "  [error]", file=sys.stderr)
         for line in (r.response if r.error is None else r.error or "").splitlines():
             print(f"    {line}", file=sys.stderr)
+        if getattr(r, "coercions", None):
+            print("  [coercions]", file=sys.stderr)
+            for note in r.coercions:
+                print(f"    {note}", file=sys.stderr)
 
 
 def _batch(handle: Any, module: str, args: argparse.Namespace) -> int:
