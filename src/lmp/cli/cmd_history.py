@@ -23,9 +23,12 @@ def _clip(text: str, n: int = 300) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lmp.runtime.lm.history import History
+    from lmp.runtime.lm.history import CallRecord, History
+    from lmp.secrets import scrub_data
 
-    records = History.read_file(args.file, limit=args.last or None)
+    # Scrubbed again on display: a file written by an older lmp, or by hand, may still hold a key.
+    records = [CallRecord.from_dict(scrub_data(r.to_dict(), drop_secret_keys=True))
+               for r in History.read_file(args.file, limit=args.last or None)]
     if args.json:
         for r in records:
             print(json.dumps(r.to_dict(), ensure_ascii=False, default=str))
