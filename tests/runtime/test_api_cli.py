@@ -90,11 +90,11 @@ def test_batch_resumes_and_retries_failures(tmp_path):
     assert (s2.skipped, s2.done, s2.failed) == (5, 1, 0)
     assert sorted(calls) == [0, 1, 2, 3, 3, 4, 5]
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["_row"] for r in lines] == list(range(6))  # compacted in input order
+    assert [r["_row"] for r in lines] == list(range(1, 7))  # compacted in input order, rows counted from 1
     assert lines[3]["output"] == {"y": 6} and lines[0]["input"] == {"x": 0}
     rows[2] = {"x": 20}  # a changed row is rerun
     s3 = run_batch(flaky, rows, str(out), concurrency=2, input_keys={"x"}, progress=False)
-    assert (s3.skipped, s3.done) == (5, 1) and completed(str(out))[2]["output"] == {"y": 40}
+    assert (s3.skipped, s3.done) == (5, 1) and completed(str(out))[3]["output"] == {"y": 40}
 
 
 def test_batch_interrupt_keeps_finished_rows(tmp_path):

@@ -132,17 +132,43 @@ def _batch(handle: Any, module: str, args: argparse.Namespace) -> int:
     rows = read_rows(args.input)
     base = args.input[:-6] if args.input.endswith(".jsonl") else args.input
     output = args.output or base + ".out.jsonl"
-    keys = {p.name for p in handle.interpreter.module(module).params}
+    params = handle.interpreter.module(module).params
+    keys = {p.name for p in params}
+    for row in rows:
+        if row.error is not None:
+            print(f"{args.input}:{row.number}: {row.error} (recorded as a failed row; the other rows run)",
+                  file=sys.stderr)
+    unknown: dict[str, int] = {}
+    for row in rows:
+        for k in row.data or {}:
+            if k not in keys:
+                unknown[k] = unknown.get(k, 0) + 1
+    if unknown:
+        listed = ", ".join(f"`{k}` ({n} row{'s' if n > 1 else ''})" for k, n in unknown.items())
+        print(f"warning: {args.input}: {'this key is' if len(unknown) == 1 else 'these keys are'} not an input "
+              f"of {module} and {'is' if len(unknown) == 1 else 'are'} not passed to it: {listed}; its inputs are "
+              f"{', '.join(p.name for p in params) or '(none)'}", file=sys.stderr)
     summary = run_batch(lambda inputs: handle.interpreter.run(module, inputs), rows, output,
                         concurrency=args.concurrency, input_keys=keys)
     msg = (f"{summary.done} row(s) done, {summary.skipped} already done, {summary.failed} failed "
            f"in {summary.elapsed_s:.1f}s -> {output}")
+    if summary.torn_tail:
+        print(f"note: {output} ended in a half-written line (a run was killed mid-write); it was cut off and that "
+              "row is run again", file=sys.stderr)
     if summary.interrupted:
         print(f"interrupted: {msg}. Rerun the same command to resume.", file=sys.stderr)
         return 130
     print(msg, file=sys.stderr)
-    for i, err in summary.errors[:5]:
-        print(f"  row {i}: {err}", file=sys.stderr)
+    shown = 5
+    for n, err in summary.errors[:shown]:
+        print(f"  {args.input}:{n}: {err}", file=sys.stderr)
+    if len(summary.errors) > shown:
+        print(f"  ... and {len(summary.errors) - shown} more; see {output} (records with an \"error\")",
+              file=sys.stderr)
     if summary.failed:
         print("Rerun the same command to retry the failed rows (finished rows are kept).", file=sys.stderr)
-    return 1 if summary.failed else 0
+    if summary.missing:
+        rows_text = ", ".join(map(str, summary.missing[:10])) + (" ..." if len(summary.missing) > 10 else "")
+        print(f"error: {len(summary.missing)} input row(s) do not have exactly one result in {output} (rows "
+              f"{rows_text}); rerun the same command to redo them", file=sys.stderr)
+    return 1 if summary.failed or summary.missing else 0
