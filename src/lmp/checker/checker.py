@@ -34,6 +34,7 @@ from lmp.ir.types import (
     join,
     strip_optional,
 )
+from lmp.syntax.gcpause import gc_paused
 
 REASONING = RecordField("reasoning", STR, "step-by-step reasoning before the answer")
 
@@ -836,4 +837,5 @@ def _conversion_hint(got: Type, want: Type) -> str | None:
 def check_program(program: ir.Program) -> list[Diagnostic]:
     """Check one file's own declarations (imports are checked in their own files)."""
     program.expr_types.clear()
-    return Checker(program).run() + check_secrets(program)
+    with gc_paused():  # types and diagnostics are acyclic; collections during the walk only cost time
+        return Checker(program).run() + check_secrets(program)

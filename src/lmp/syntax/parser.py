@@ -83,8 +83,8 @@ class _OffsetsOnly:
     def __call__(self, children: list[object]) -> object:
         res = self.node_builder(children)  # type: ignore[operator]
         if type(res) is Tree and children:
-            meta = res.meta
-            if meta.empty:
+            meta = res._meta  # not `res.meta`: that property allocates a Lark Meta
+            if meta is None or meta.empty:
                 start = end = None
                 for c in children:
                     start = _start_of(c)
@@ -95,8 +95,20 @@ class _OffsetsOnly:
                     if end is not None:
                         break
                 if start is not None and end is not None:
-                    meta.start_pos, meta.end_pos, meta.empty = start, end, False
+                    res._meta = _Offsets(start, end)
         return res
+
+
+class _Offsets:
+    """A tree's `meta`, holding only what lmp reads. Lark's `Meta` keeps a per-instance dict (about
+    200 bytes); a file has one per syntax node, so this is a fifth of the parse tree's memory."""
+
+    __slots__ = ("start_pos", "end_pos", "empty")
+
+    def __init__(self, start_pos: int, end_pos: int) -> None:
+        self.start_pos = start_pos
+        self.end_pos = end_pos
+        self.empty = False
 
 
 def _start_of(node: object) -> int | None:
