@@ -23,7 +23,7 @@ from typing import Any
 from lark import Token, Tree
 from lark.tree import Meta
 
-from lmp.diagnostics import Diagnostic, Related, Span
+from lmp.diagnostics import Diagnostic, Fix, Related, Span
 from lmp.syntax import parser as _parser
 from lmp.syntax.parser import ParseResult
 
@@ -87,7 +87,7 @@ def _shift_tree(tree: Tree, d_off: int, d_line: int) -> Tree:
 def _copy_diag(d: Diagnostic, d_off: int, d_line: int) -> Diagnostic:
     return Diagnostic(d.code, d.message, _shift_span(d.span, d_off, d_line), d.severity, d.hint, d.path,
                       [Related(_shift_span(r.span, d_off, d_line), r.message, r.path) for r in d.related],
-                      list(d.fixes), d.tags)
+                      [Fix(f.title, _shift_span(f.span, d_off, d_line), f.text) for f in d.fixes], d.tags)
 
 
 def _summary(parsed: ParseResult, text: str) -> tuple[Any, ...]:
