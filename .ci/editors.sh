@@ -2,10 +2,10 @@
 # Editor tooling tests (editors/vscode, editors/vim): installs what they need, then runs them.
 #
 #   bash .ci/editors.sh            install (idempotent, fast when already done) + run all editor tests
-#   bash .ci/editors.sh --install  install only (used by tests/editors/test_editors.py)
+#   bash .ci/editors.sh --install  install only (used by .ci/run before the test suite; the tests never install)
 #
 # Needs: apt-get (neovim, chromium, ripgrep), node 20 + npm (npm ci in editors/vscode), and code-server 4.100.3
-# installed with shared/tools/setup-code-server.sh into a cache folder outside the repo
+# installed with .ci/setup-code-server.sh into a cache folder outside the repo
 # ($LMP_EDITORS_CACHE, default ~/.cache/lmp-editors). Artifacts (screenshot, result) go to .ci/artifacts/.
 # Exits non-zero if any install step or test fails.
 set -uo pipefail
@@ -51,14 +51,9 @@ install() {
   say "npm: ok ($(secs "$t")s)"
 
   t=$(now)
-  if [[ ! -f $CODE_SERVER_DIR/node_modules/code-server/out/node/entry.js ]]; then
-    local setup=""
-    for s in "${LMP_SHARED_DIR:-}" "$ROOT/../shared" /work/shared; do
-      [[ -n $s && -f $s/tools/setup-code-server.sh ]] && { setup=$s/tools/setup-code-server.sh; break; }
-    done
-    [[ -n $setup ]] || { say "shared/tools/setup-code-server.sh not found (set LMP_SHARED_DIR)"; return 1; }
+  if [[ ! -f $CODE_SERVER_DIR/.lmp-setup-done ]]; then
     say "installing code-server into $CODE_SERVER_DIR"
-    bash "$setup" "$CODE_SERVER_DIR" >"$CACHE/code-server-setup.log" 2>&1 \
+    nice -n 10 bash "$ROOT/.ci/setup-code-server.sh" "$CODE_SERVER_DIR" >"$CACHE/code-server-setup.log" 2>&1 \
       || { tail -30 "$CACHE/code-server-setup.log"; say "code-server setup failed"; return 1; }
   fi
   local rgdir=$CODE_SERVER_DIR/node_modules/code-server/lib/vscode/node_modules/@vscode/ripgrep/bin

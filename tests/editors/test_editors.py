@@ -2,8 +2,9 @@
 type check and .vsix package, the Vim syntax in headless Neovim, and the extension in a real VS Code
 (code-server + headless chromium, see editors/vscode/test/run-vscode-test.mjs).
 
-The tools are installed by `.ci/editors.sh --install` (idempotent). A test is skipped only when its tool cannot
-be installed on this machine at all (no apt-get / no npm); an install that fails where it could work fails.
+The tests never install anything: `bash .ci/editors.sh --install` does (apt neovim/chromium/ripgrep, `npm ci` in
+editors/vscode, code-server via .ci/setup-code-server.sh). A test whose tool is absent skips with the remedy, or
+fails under LMP_CI=1, which .ci/run sets after installing everything (see tests/tooling.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.tooling import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 EXT = ROOT / "editors" / "vscode"
@@ -32,27 +35,34 @@ def _explain(r: subprocess.CompletedProcess) -> str:
     return f"exit {r.returncode}\n--- stdout ---\n{r.stdout[-6000:]}\n--- stderr ---\n{r.stderr[-4000:]}"
 
 
-@pytest.fixture(scope="session")
-def installed() -> subprocess.CompletedProcess | None:
-    if shutil.which("bash") is None:
-        return None
-    return _run(["bash", str(ROOT / ".ci" / "editors.sh"), "--install"], timeout=1200)
+def _need_apt_tool(tool: str, package: str) -> None:
+    if shutil.which(tool) is None:
+        missing(f"{tool} is not installed", f"apt-get install -y {package} (or bash .ci/editors.sh --install)")
 
 
-def _need_apt_tool(tool: str, installed) -> None:
-    if shutil.which(tool):
-        return
-    if shutil.which("apt-get") is None:
-        pytest.skip(f"{tool} is not installed and this machine has no apt-get to install it")
-    pytest.fail(f"{tool} is still missing after .ci/editors.sh --install:\n{_explain(installed)}")
+def _need_node_modules() -> None:
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            missing(f"{tool} is not installed", "install Node 20 and npm (Debian: apt-get install -y nodejs npm)")
+    if not (EXT / "node_modules" / ".bin" / "vscode-tmgrammar-test").exists():
+        missing("editors/vscode/node_modules is not installed",
+                "cd editors/vscode && npm ci (or bash .ci/editors.sh --install)")
 
 
-def _need_node_modules(installed) -> None:
-    if (EXT / "node_modules" / ".bin" / "vscode-tmgrammar-test").exists():
-        return
-    if shutil.which("npm") is None or shutil.which("node") is None:
-        pytest.skip("node/npm are not installed: cannot install editors/vscode's packages")
-    pytest.fail(f"npm ci in editors/vscode did not complete:\n{_explain(installed)}")
+def _code_server_dir() -> Path:
+    # The same defaults as .ci/editors.sh and editors/vscode/test/run-vscode-test.mjs.
+    if os.environ.get("CODE_SERVER_DIR"):
+        return Path(os.environ["CODE_SERVER_DIR"])
+    cache = os.environ.get("LMP_EDITORS_CACHE") or str(Path.home() / ".cache" / "lmp-editors")
+    return Path(cache) / "code-server"
+
+
+def _need_code_server() -> None:
+    where = _code_server_dir()
+    # .ci/setup-code-server.sh writes this last, after the native modules are built.
+    if not (where / ".lmp-setup-done").exists():
+        missing(f"code-server is not installed in {where} (no finished .ci/setup-code-server.sh run)",
+                "bash .ci/editors.sh --install (installs it with .ci/setup-code-server.sh; ~1 GB, 10+ min)")
 
 
 def test_grammar_json_matches_its_source():
@@ -60,15 +70,15 @@ def test_grammar_json_matches_its_source():
     assert r.returncode == 0, _explain(r)
 
 
-def test_textmate_grammar(installed):
-    _need_node_modules(installed)
+def test_textmate_grammar():
+    _need_node_modules()
     r = _run([str(EXT / "node_modules" / ".bin" / "vscode-tmgrammar-test"), "test/grammar/*.lmp"], cwd=EXT)
     assert r.returncode == 0, _explain(r)
     assert "run successfuly" in r.stdout, _explain(r)  # (sic) the tool's own spelling
 
 
-def test_extension_typechecks_and_packages(installed):
-    _need_node_modules(installed)
+def test_extension_typechecks_and_packages():
+    _need_node_modules()
     r = _run([str(EXT / "node_modules" / ".bin" / "tsc"), "--noEmit", "-p", "."], cwd=EXT)
     assert r.returncode == 0, _explain(r)
     r = _run(["npm", "run", "-s", "package"], cwd=EXT)
@@ -77,8 +87,8 @@ def test_extension_typechecks_and_packages(installed):
     assert vsix.exists() and vsix.stat().st_size > 10_000
 
 
-def test_neovim_syntax(installed):
-    _need_apt_tool("nvim", installed)
+def test_neovim_syntax():
+    _need_apt_tool("nvim", "neovim")
     r = _run(
         [
             "nvim",
@@ -119,9 +129,9 @@ def _lmp_lsp_or_skip() -> str:
     return lmp
 
 
-def test_neovim_lsp_snippet(installed):
+def test_neovim_lsp_snippet():
     """The README's Neovim 0.7 `vim.lsp.start_client` snippet attaches `lmp lsp`: diagnostics and hover."""
-    _need_apt_tool("nvim", installed)
+    _need_apt_tool("nvim", "neovim")
     lmp = _lmp_lsp_or_skip()
     r = _run(
         [
@@ -152,11 +162,10 @@ def _lmp_command() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def vscode_run(installed):
-    _need_apt_tool("chromium", installed)
-    _need_node_modules(installed)
-    if installed is not None and installed.returncode != 0:
-        pytest.fail(f".ci/editors.sh --install failed:\n{_explain(installed)}")
+def vscode_run():
+    _need_apt_tool("chromium", "chromium")
+    _need_node_modules()
+    _need_code_server()
     env = {"ARTIFACTS_DIR": str(ARTIFACTS)}
     lmp = _lmp_command()
     if lmp:
@@ -177,16 +186,15 @@ def test_vscode_extension_in_code_server(vscode_run):
     assert (ARTIFACTS / "preview-panel.png").exists()
 
 
-def test_vscode_client_against_stub_server(installed, tmp_path):
+def test_vscode_client_against_stub_server(tmp_path):
     """The client's server features (diagnostics, hover, code lens, preview panel + refresh, output schema) against
     a stub that speaks only the documented contract (editors/vscode/test/stub-server/lmp_stub.py)."""
-    _need_apt_tool("chromium", installed)
-    _need_node_modules(installed)
+    _need_apt_tool("chromium", "chromium")
+    _need_node_modules()
+    _need_code_server()
     probe = _run([sys.executable, "-c", "import pygls, lsprotocol"])
     if probe.returncode != 0:
-        pytest.skip(
-            f"pygls is not importable by {sys.executable} (pip install -e .): the stub server needs it"
-        )
+        missing(f"pygls is not importable by {sys.executable}", "pip install -e . (the stub server needs it)")
     artifacts = ROOT / ".ci" / "artifacts" / "vscode-stub"
     (artifacts / "result.json").unlink(missing_ok=True)
     r = _run(

@@ -3,7 +3,7 @@
 // on 127.0.0.1, opened by Debian's chromium headless (driven through puppeteer-core, no browser download).
 //
 // Environment:
-//   CODE_SERVER_DIR  where /work/shared/tools/setup-code-server.sh installed code-server
+//   CODE_SERVER_DIR  where .ci/setup-code-server.sh installed code-server
 //                    (default: $LMP_EDITORS_CACHE/code-server, LMP_EDITORS_CACHE default ~/.cache/lmp-editors)
 //   LMP_COMMAND      absolute path of `lmp` (default: `command -v lmp`); its `lsp --help` decides whether the
 //                    server-dependent checks run (they are SKIPPED, never PASS, when it is missing)
@@ -46,7 +46,7 @@ function fail(msg) {
 }
 
 if (!fs.existsSync(entry)) {
-  fail(`code-server not found at ${entry}; run /work/shared/tools/setup-code-server.sh ${codeServerDir} (or .ci/editors.sh)`);
+  fail(`code-server not found at ${entry}; run bash .ci/setup-code-server.sh ${codeServerDir} (or bash .ci/editors.sh --install)`);
 }
 const chromiumPath = path.isAbsolute(chromium) ? chromium : which(chromium);
 if (!chromiumPath) {
