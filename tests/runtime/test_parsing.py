@@ -167,6 +167,11 @@ REJECTED: list[tuple[str, Type, str]] = [
     ("Sports", CAT, "'Sports' is not one of the allowed values"),
     ("a bank", ABCDE, "is not one of the allowed values"),
     ("The passage describes a revolving door that Mr B installed at the bank long ago.", ABCDE, "not one of"),
+    # the article is not option A (the local model's answers, verbatim)
+    ("A heifer's master lives in a barnyard.", ABCDE, "not one of"),
+    ("A revolving door is convenient for two direction travel, but it also serves as a security measure at a "
+     "specific location.", ABCDE, "not one of"),
+    ("A:\n\nA:\n\nB:\n\nC:\n\nD:\n\nE:\n\nF:", ABCDE, "names several options"),
     # numbers
     ("between 3 and 5", FLOAT, "several (3, 5)"),
     ("high", FLOAT, "expected a single number"),

@@ -208,6 +208,9 @@ def _short(member: str) -> bool:
 def _mentions(text: str, member: str) -> list[re.Match[str]]:
     if _short(member):
         pattern = r"(?<![\w'])" + re.escape(member) + r"(?![\w'])"
+        if member in ("A", "I"):
+            # "A heifer's master ...", "I think ...": the article and the pronoun, not an option.
+            pattern += r"(?!\s+[a-z])"
         return list(re.finditer(pattern, text))
     words = r"\s+".join(re.escape(w) for w in member.split())
     return list(re.finditer(r"(?<!\w)" + words + r"(?!\w)", text, re.IGNORECASE))
