@@ -153,7 +153,8 @@ def program(draw) -> str:  # noqa: ANN001
     return "".join(p + s for p, s in zip(parts, seps, strict=True))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# How many examples, and whether random ones, is the profile's (tests/conftest.py): 300 fixed ones by default.
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program())
 def test_formatting_valid_programs_is_safe_and_idempotent(text: str) -> None:
     from lmp.syntax.parser import parse

@@ -185,7 +185,7 @@ def ir_dump(value: object) -> object:
             return repr(value)
         out: dict[str, object] = {"_": type(value).__name__}
         for f in dataclasses.fields(value):
-            if f.name in _SKIP or f.name.endswith("span") or f.name == "member_spans":
+            if f.name in _SKIP or f.name.endswith(("span", "spans")):  # positions, one or a collection
                 continue
             out[f.name] = ir_dump(getattr(value, f.name))
         return out

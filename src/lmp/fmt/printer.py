@@ -104,7 +104,9 @@ def paren_is_redundant(t: Tree) -> bool:
 
 
 def _level(t: Tree) -> int:
-    while t.data == "binary" and len(t.children) == 1:  # the grammar wraps every expression
+    # Look through what prints as its content: the grammar's one-operand `binary` wrapper, and parentheses the
+    # printer drops. `(-a).b` must be judged by its `-a`, or the dropped parentheses would make it `-a.b`.
+    while (t.data == "binary" and len(t.children) == 1) or (t.data == "paren" and paren_is_redundant(t)):
         t = t.children[0]
         if not isinstance(t, Tree):
             return 9
