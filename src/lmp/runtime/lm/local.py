@@ -15,7 +15,9 @@ Environment:
 - `LMP_LOCAL_GGUF`  serve this GGUF file instead of the packaged model;
 - `LMP_LOCAL_MODEL_TYPE`  "chat" (default) or "text" for that file (base models without a chat
   template must be "text");
-- `LMP_LOCAL_THREADS`, `LMP_LOCAL_CTX`  CPU threads (default 2) and context size (default 8192).
+- `LMP_LOCAL_THREADS`, `LMP_LOCAL_CTX`  CPU threads (default 2) and context size (default 8192);
+- `LMP_LOCAL_READY_TIMEOUT`  seconds to wait for the server to load its model (default 600): calls wait
+  for a loading server (its /health answers 503) instead of failing.
 """
 
 from __future__ import annotations
@@ -102,21 +104,88 @@ def _not_installed() -> LocalModelNotInstalled:
     )
 
 
-def _wait_ready(base_url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(base_url + "/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError) as exc:  # 503 while loading, refused before bind
-            last = exc
-        time.sleep(0.1)
-    raise LMConnectionError(
-        f"The local model server at {base_url} did not become ready within {timeout:.0f} s ({last}). "
-        "Check free memory, or start it yourself with `lmp serve-local` and set LMP_LOCAL_URL."
-    )
+READY_TIMEOUT_ENV = "LMP_LOCAL_READY_TIMEOUT"
+# Loading the 98 MB model takes about a second on an idle machine, but minutes were seen on 2 cores shared with
+# other work; a deadline that short would turn a busy machine into a failed run.
+DEFAULT_READY_TIMEOUT = 600.0
+
+
+def configured_ready_timeout() -> float:
+    """Seconds to wait for the local server to finish loading: $LMP_LOCAL_READY_TIMEOUT, default 600."""
+    raw = os.environ.get(READY_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_READY_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise LMError(f"{READY_TIMEOUT_ENV}={raw!r} is not a number of seconds (e.g. {READY_TIMEOUT_ENV}=900)") from None
+    if value <= 0:
+        raise LMError(f"{READY_TIMEOUT_ENV}={raw!r} must be a positive number of seconds")
+    return value
+
+
+def _server_root(url: str) -> str:
+    url = url.rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+def _health(root: str) -> tuple[str, str]:
+    """One look at the server: ("ready" | "loading" | "down", what it said)."""
+    try:
+        with urllib.request.urlopen(root + "/health", timeout=5) as resp:
+            return "ready", f"HTTP {resp.status}"
+    except urllib.error.HTTPError as exc:
+        body = exc.read(300).decode("utf-8", "replace").strip()
+        said = f"HTTP {exc.code}" + (f" {body}" if body else "")
+        if exc.code == 503:  # llama.cpp's answer while the model loads: {"error": {"message": "Loading model"}}
+            return "loading", said
+        # Any other answer means a server is up; one without a /health route (404) must not block calls.
+        return "ready", said
+    except (urllib.error.URLError, OSError) as exc:  # refused before the port is bound, reset while starting
+        return "down", f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+
+
+def wait_ready(url: str, timeout: float | None = None) -> float:
+    """Poll the server's /health until it answers (503 "Loading model" means: not yet). Returns the seconds
+    waited; raises LMConnectionError naming the last answer and the setting to raise after `timeout` seconds."""
+    timeout = configured_ready_timeout() if timeout is None else timeout
+    root = _server_root(url)
+    started = time.monotonic()
+    deadline = started + timeout
+    pause = 0.05
+    while True:
+        state, said = _health(root)
+        if state == "ready":
+            return time.monotonic() - started
+        if time.monotonic() >= deadline:
+            doing = "was still loading the model" if state == "loading" else "was not reachable"
+            raise LMConnectionError(
+                f"The local model server at {root} {doing} after {timeout:.0f} s (last answer: {said}). A busy "
+                f"machine loads slower: raise {READY_TIMEOUT_ENV} (now {timeout:.0f} s), or start the server "
+                "first with `lmp serve-local` and point LMP_LOCAL_URL at it."
+            )
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 2, 1.0)
+
+
+# Servers (by root URL) this process has seen ready: the readiness check runs once per server, not per call.
+_ready_urls: set[str] = set()
+_ready_lock = threading.Lock()
+
+
+def ensure_ready(url: str, *, recheck: bool = False) -> None:
+    root = _server_root(url)
+    with _ready_lock:
+        if root in _ready_urls and not recheck:
+            return
+    wait_ready(root)
+    with _ready_lock:
+        _ready_urls.add(root)
+
+
+def is_loading_error(error: BaseException) -> bool:
+    """A call answered 503 by a server that is (re)loading its model: wait for it, do not count a failure."""
+    return isinstance(error, LMError) and error.status_code == 503
 
 
 class LocalServer:
@@ -130,7 +199,7 @@ class LocalServer:
         n_ctx: int | None = None,
         n_threads: int | None = None,
         n_parallel: int = 2,
-        ready_timeout: float = 60.0,
+        ready_timeout: float | None = None,
         verbose: bool = False,
     ) -> None:
         self.info = info
@@ -138,7 +207,7 @@ class LocalServer:
         self.n_ctx = n_ctx or int(os.environ.get("LMP_LOCAL_CTX", "8192"))
         self.n_threads = n_threads or int(os.environ.get("LMP_LOCAL_THREADS", "2"))
         self.n_parallel = n_parallel
-        self.ready_timeout = ready_timeout
+        self.ready_timeout = ready_timeout if ready_timeout is not None else configured_ready_timeout()
         self.verbose = verbose
         self._server: Any = None
         self._base_url: str | None = None
@@ -198,7 +267,14 @@ class LocalServer:
             address = str(server.listening_address or f"http://127.0.0.1:{self.port}").rstrip("/")
             self._server = server
             self._base_url = address
-            _wait_ready(address, self.ready_timeout)
+            try:
+                wait_ready(address, self.ready_timeout)
+            except LMConnectionError:
+                self._server = None
+                self._base_url = None
+                raise
+            with _ready_lock:
+                _ready_urls.add(address)
             self.start_seconds = time.perf_counter() - started
             return self
 
@@ -267,13 +343,28 @@ class LocalLM(LiteLLM):
         )
         self._external = bool(url)
 
+    def server_kind(self) -> str | None:
+        # The embedded model (and `lmp serve-local`) is llama.cpp's server: it takes GBNF grammars.
+        return self.server or "llama.cpp"
+
     def uses_http(self, model: str | None = None) -> bool:
         # The api_base is only known once the server has started; the transport does not depend on it.
         return self.transport != "litellm" and is_openai_compatible(model or self.model)
 
     def _call_once(self, model: str, messages: list[Message], request: dict[str, Any]) -> LMResponse:
         if self.api_base is None:
-            self.api_base = shared_server().url
+            self.api_base = shared_server().url  # returns once the model is loaded
+        elif self._external:
+            # A server from `lmp serve-local` (or any LMP_LOCAL_URL) may still be loading its model.
+            ensure_ready(self.api_base)
+        try:
+            return super()._call_once(model, messages, request)
+        except LMError as exc:
+            if not is_loading_error(exc):
+                raise
+        # 503 "Loading model": the server is not failing but not ready yet; wait for it (up to the deadline),
+        # then make the call it refused. Only a second refusal counts as a failed attempt.
+        ensure_ready(self.api_base, recheck=True)
         return super()._call_once(model, messages, request)
 
 
@@ -282,7 +373,7 @@ def local_lm(**kw: Any) -> LocalLM:
     return LocalLM(**kw)
 
 
-def serve_local(port: int = 8765, *, verbose: bool = False, ready_timeout: float = 60.0) -> int:
+def serve_local(port: int = 8765, *, verbose: bool = False, ready_timeout: float | None = None) -> int:
     """Foreground server for `lmp serve-local`: prints the URL, runs until Ctrl-C. Returns an exit code."""
     server = LocalServer(port=port, verbose=verbose, ready_timeout=ready_timeout)
     server.start()
