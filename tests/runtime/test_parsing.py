@@ -243,6 +243,19 @@ def test_chat_adapter_collects_notes_by_field_name() -> None:
     assert notes == [note("A. build trust", "A", "answer label", "answer"), note("90%", 0.9, "percent", "confidence")]
 
 
+def test_chat_adapter_notes_what_it_read_without_a_section() -> None:
+    sig = Signature("S", [Field("q", STR)], [Field("answer", ABCDE, None, "out"),
+                                             Field("note", OptionalType(STR), None, "out")])
+    with recording_coercions() as notes:
+        assert ChatAdapter().parse(sig, "[[ ## answer ## ]]\nB\n\n[[ ## completed ## ]]") == {"answer": "B", "note": None}
+    assert notes == ["note: no [[ ## note ## ]] section -> null (optional)"]
+    one = Signature("S", [Field("q", STR)], [Field("answer", ABCDE, None, "out")])
+    with recording_coercions() as notes:
+        assert ChatAdapter().parse(one, "(C)") == {"answer": "C"}
+    assert notes == ["answer: the whole answer read as this field (no [[ ## answer ## ]] header)",
+                     note("(C)", "C", "answer label", "answer")]
+
+
 def test_chat_adapter_rejects_an_echo_and_keeps_the_raw_output() -> None:
     text = "[[ ## answer ## ]]\nA; B; C; D; E; E; E; E\n\n[[ ## confidence ## ]]\n0.5"
     with pytest.raises(AdapterParseError) as err:

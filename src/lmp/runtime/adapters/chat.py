@@ -96,6 +96,7 @@ class ChatAdapter:
         for f in signature.outputs:
             if f.name not in sections:
                 if isinstance(f.type, OptionalType):
+                    record_coercion(f"{f.name}: no {header(f.name)} section -> null (optional)")
                     out[f.name] = None
                     continue
                 raise AdapterParseError(f.name, f.type.render(), text,
