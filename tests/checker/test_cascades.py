@@ -150,3 +150,21 @@ def test_flow_warnings_still_reported_where_there_is_no_syntax_error() -> None:
     diags = check(unused + "\nmodule Other(text: str) -> (topic: Topic) {\n  x = = 1\n}\n")
     assert [(d.code, d.span.line + 1) for d in diags] == [("W200", 10), ("E001", 15)]
     assert [d.code for d in check(broken_other)] == ["E001"]
+
+
+def test_misspelt_return_written_like_a_call() -> None:
+    # `retrun (topic: ...)` parses as a call; it is one error (with the fix), not also "can reach its end".
+    diags = check(edit("  return (topic: r.topic)", "  retrun (topic: r.topic)"))
+    assert summary(diags) == [("E030", 12, 3, "unknown name `retrun`")]
+    assert diags[0].hint == "did you mean `return`?"
+    assert [f.text for f in diags[0].fixes] == ["return"]
+
+
+def test_declarations_past_the_syntax_error_cap_stay_quiet_too() -> None:
+    # Only the first 50 syntax errors are shown; the modules holding the others are just as damaged.
+    modules = 'signature S = "q -> a"\n\n' + "".join(
+        f"module M{i}(q: str) -> (a: str) {{\n  let p = Predict(S)\n  r = = p(q: q)\n  return (a: q)\n}}\n\n"
+        for i in range(80))
+    diags = check(modules)
+    assert {d.code for d in diags} == {"E001"}
+    assert len(diags) == 50

@@ -321,6 +321,8 @@ class Checker:
             self.aug_assign(stmt, scope)
             return True
         if isinstance(stmt, ir.ExprStmt):
+            if self.misspelt_return(stmt.expr, scope):
+                return False  # meant as a return: no "can reach its end" or "unreachable" after it
             self.expr(stmt.expr, scope)
             return True
         if isinstance(stmt, ir.Return):
@@ -466,6 +468,24 @@ class Checker:
                                 fixes=[Fix(f"Rename to `{guess}`", f.span, guess)] if guess else None)
 
     # ------------------------------------------------------------------ expressions
+
+    def misspelt_return(self, e: ir.Expr, scope: Scope) -> bool:
+        """`retrun (answer: x)` parses as a call of an unknown `retrun`: report the typo once, as a
+        misspelt `return`, instead of an unknown name plus a missing return."""
+        if not (isinstance(e, ir.Call) and isinstance(e.func, ir.Name)):
+            return False
+        name = e.func.id
+        mod = self.module
+        if name in scope.vars or (mod is not None and mod.predictor(name) is not None) or name in BUILTINS or \
+                self.program.lookup(name) is not None or not _close_to(name, "return"):
+            return False
+        for a in e.args:
+            self.expr(a, scope)
+        for k in e.kwargs:
+            self.expr(k.value, scope)
+        self.report("E030", f"unknown name `{name}`", e.func.span, hint="did you mean `return`?",
+                    fixes=[Fix("Change to `return`", e.func.span, "return")])
+        return True
 
     def lost(self, name: str) -> bool:
         """Whether `name` may have been assigned on a line that syntax-error recovery dropped."""
@@ -818,6 +838,12 @@ class Checker:
             if not is_assignable(t, p.type):
                 self.report(code, f"argument `{p.name}` of `{name}` is `{p.type.render()}`, got `{t.render()}`",
                             value.span, hint=self.literal_hint(p.type) or _conversion_hint(t, p.type))
+
+
+def _close_to(word: str, keyword: str) -> bool:
+    import difflib
+
+    return word != keyword and difflib.SequenceMatcher(None, word, keyword).ratio() >= 0.75
 
 
 def _both_text(a: Type, b: Type) -> bool:

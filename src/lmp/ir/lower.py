@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import re
 import threading
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
@@ -86,6 +87,7 @@ class Lowering:
         self._imported_types: dict[str, Type] = {}
         self._imported_sigs: dict[str, ir.Signature] = {}
         self._syntax_errors: list[Diagnostic] = []
+        self._error_offsets: list[int] = []
         for prog in imported:
             for name, decl in prog.types.items():
                 self._imported_types[name] = decl.type
@@ -111,6 +113,8 @@ class Lowering:
 
     def lower(self, parsed: ParseResult) -> ir.Program:
         self._syntax_errors = parsed.diagnostics
+        # Sorted, so that each declaration asks in O(log n): a file may hold thousands of errors.
+        self._error_offsets = sorted([d.span.start for d in parsed.diagnostics] + getattr(parsed, "unreported", []))
         decl_trees: list[Tree] = []
         for tree in parsed.trees:
             decl_trees.extend(c for c in tree.children if isinstance(c, Tree))
@@ -290,7 +294,9 @@ class Lowering:
         return sig
 
     def _has_syntax_error(self, span: Span) -> bool:
-        return any(span.start <= d.span.start <= span.end for d in self._syntax_errors)
+        offsets = self._error_offsets
+        i = bisect_left(offsets, span.start)
+        return i < len(offsets) and offsets[i] <= span.end
 
     def _add_field(self, sig: ir.Signature, field: ir.Field) -> None:
         if sig.field(field.name) is not None:

@@ -10,7 +10,6 @@ declarations still reach the checker.
 
 from __future__ import annotations
 
-import difflib
 import re
 import threading
 from dataclasses import dataclass, field
@@ -162,6 +161,9 @@ class ParseResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     comments: list[Token] = field(default_factory=list)
     positions: Positions | None = None
+    # Offsets of syntax errors beyond the reporting cap: the declarations holding them are as damaged
+    # as those whose error is shown (the checker stays quiet about what the error may have caused).
+    unreported: list[int] = field(default_factory=list)
 
 
 def _describe(terminal: str) -> str:
@@ -256,6 +258,8 @@ def _misspelt_keyword(word: str, keywords: tuple[str, ...]) -> str | None:
     """The keyword `word` is a typo of (`signatur`, `retrun`), if it is one."""
     if word in _ALL_KEYWORDS or len(word) < 2:
         return None
+    import difflib  # only on the error path: keeps it out of every `lmp check`'s start-up
+
     found = difflib.get_close_matches(word, keywords, n=1, cutoff=0.75)
     return found[0] if found else None
 
@@ -511,9 +515,13 @@ class _Region:
         if diag is None:
             return
         key = (diag.span.start, diag.message)
-        if key not in seen and len(result.diagnostics) < _MAX_SYNTAX_ERRORS:
-            seen.add(key)
+        if key in seen:
+            return
+        seen.add(key)
+        if len(result.diagnostics) < _MAX_SYNTAX_ERRORS:
             result.diagnostics.append(diag)
+        else:
+            result.unreported.append(diag.span.start)
 
     def end_error(self, err: UnexpectedInput) -> tuple[Diagnostic, bool]:
         """The declaration ended while something was still open (or incomplete)."""
