@@ -43,7 +43,9 @@ class SlowServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-                if self.path != "/health" or not outer.health_route:
+                if self.path == "/v1/models":
+                    self._send(200, {"object": "list", "data": [{"id": "smollm2-135m-instruct", "object": "model"}]})
+                elif self.path != "/health" or not outer.health_route:
                     self._send(404, {"error": {"message": "no route", "type": "not_found"}})
                 elif time.monotonic() < outer._ready_at:
                     self._send(503, LOADING)
@@ -137,3 +139,36 @@ def test_a_server_without_a_health_route_is_not_blocked(monkeypatch):
 def test_a_server_that_never_listens_is_reported_unreachable():
     with pytest.raises(LMConnectionError, match="was not reachable after 0 s"):
         local_mod.wait_ready("http://127.0.0.1:9/v1", timeout=0.3)
+
+
+def _cli(argv: list[str]) -> tuple[int, str]:
+    import contextlib
+    import io
+
+    from lmp.cli.main import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, err.getvalue()
+
+
+def test_serve_local_on_a_port_another_program_holds_names_the_port_and_a_free_one():
+    import socket
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        code, err = _cli(["serve-local", "--port", str(port)])
+    assert code == 1
+    assert f"Port {port} on 127.0.0.1 is already in use by another program" in err
+    assert "lmp serve-local --port " in err and "Failed to init server" not in err
+
+
+def test_serve_local_on_the_port_of_a_running_model_server_says_to_reuse_it():
+    with SlowServer(load_seconds=0.0) as server:
+        port = int(server.url.split(":")[2].split("/")[0])
+        code, err = _cli(["serve-local", "--port", str(port)])
+    assert code == 1
+    assert f"export LMP_LOCAL_URL=http://127.0.0.1:{port}/v1" in err

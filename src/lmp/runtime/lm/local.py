@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import atexit
 import importlib.metadata
+import json
 import os
+import socket
 import threading
 import time
 import urllib.error
@@ -373,8 +375,59 @@ def local_lm(**kw: Any) -> LocalLM:
     return LocalLM(**kw)
 
 
+def _listening(port: int) -> bool:
+    """Whether something already accepts connections on 127.0.0.1:port (or holds it for all addresses)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        pass
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # SO_REUSEADDR, as the server sets it: a port left in TIME_WAIT by a stopped server is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _served_models(port: int) -> list[str] | None:
+    """The model ids an OpenAI-compatible server on the port lists, or None if it is not one."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=3) as resp:
+            data = json.loads(resp.read(65536))
+        return [str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict)]
+    except (urllib.error.URLError, OSError, ValueError, AttributeError):
+        return None
+
+
+def busy_port_error(port: int) -> LMConnectionError | None:
+    """A clear error when `port` is taken (xllamacpp's own says only "Failed to init server"), else None."""
+    if not _listening(port):
+        return None
+    free = next((p for p in range(port + 1, min(port + 50, 65536)) if not _listening(p)), None)
+    other = f"`lmp serve-local --port {free}`" if free else "`lmp serve-local --port N` with a free port N"
+    models = _served_models(port)
+    if models is not None:
+        serving = f" (serving {', '.join(models)})" if models else ""
+        return LMConnectionError(
+            f"Port {port} on 127.0.0.1 is already in use by an OpenAI-compatible model server{serving}, probably "
+            f"an earlier `lmp serve-local`. Reuse it with `export LMP_LOCAL_URL=http://127.0.0.1:{port}/v1`, "
+            f"stop it, or start another on a free port: {other}."
+        )
+    return LMConnectionError(
+        f"Port {port} on 127.0.0.1 is already in use by another program (see `ss -ltnp 'sport = :{port}'`). "
+        f"Start the local model server on a free port: {other}."
+    )
+
+
 def serve_local(port: int = 8765, *, verbose: bool = False, ready_timeout: float | None = None) -> int:
     """Foreground server for `lmp serve-local`: prints the URL, runs until Ctrl-C. Returns an exit code."""
+    if port:
+        busy = busy_port_error(port)
+        if busy is not None:
+            raise busy
     server = LocalServer(port=port, verbose=verbose, ready_timeout=ready_timeout)
     server.start()
     info = server.info
