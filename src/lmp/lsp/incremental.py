@@ -133,7 +133,10 @@ class IncrementalParser:
         return True
 
     def parse(self, text: str) -> ParseResult:
-        if len(text) < SMALL_TEXT or len(text) > _parser.MAX_FILE_BYTES or "\x00" in text:
+        # A lone \r ends a line for the parser; the re-basing here counts \n only, so such a file
+        # (rare: old Mac line endings) takes the whole-file parse.
+        if len(text) < SMALL_TEXT or len(text) > _parser.MAX_FILE_BYTES or "\x00" in text or (
+                "\r" in text and _parser._LONE_CR.search(text) is not None):
             return _parser.parse(text)
         out = ParseResult([])
         line = 0
