@@ -8,6 +8,8 @@ import threading
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lmp.ir.nodes import Field, Signature
 from lmp.ir.types import (
@@ -197,6 +199,26 @@ def test_rejected_with_a_clear_message(text: str, t: Type, message: str) -> None
         parse_text(text, t, "f", notes=notes)
     assert message in str(err.value)
     assert notes == []  # a failed parse applied nothing
+
+
+ALL_TYPES: list[Type] = [ABCDE, CAT, INT, FLOAT, BOOL, STR, ANY, OptionalType(INT), ListType(STR), ListType(INT),
+                         ListType(ABCDE), ListType(POINT), DictType(STR, ANY), POINT, OPT_POINT]
+JSONISH = st.text(alphabet=st.sampled_from(list('{}[]":,\'/*` \n-.0123456789aAbBtrueTFNnul%#')), max_size=60)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(st.text(max_size=80), JSONISH), t=st.sampled_from(ALL_TYPES))
+def test_any_text_parses_or_fails_with_a_value_parse_error(text: str, t: Type) -> None:
+    try:
+        parse_text(text, t, "f")
+    except ValueParseError:
+        pass
+
+
+@pytest.mark.parametrize("text", ["[" * 5000, "{\"a\": " * 3000, "```json\n" + "[" * 3000 + "\n```"])
+def test_deep_nesting_is_an_error_not_a_crash(text: str) -> None:
+    with pytest.raises(ValueParseError):
+        parse_text(text, DictType(STR, ANY), "f")
 
 
 def test_the_format_hint_is_not_a_member_list_and_its_echo_is_rejected() -> None:

@@ -484,9 +484,12 @@ class _Incomplete(Exception):
 class _Lenient:
     """A JSON reader that accepts what models write around JSON and says what it repaired."""
 
+    MAX_DEPTH = 100
+
     def __init__(self, text: str) -> None:
         self.s = text
         self.i = 0
+        self.depth = 0
         self.repairs: list[str] = []
 
     def repaired(self, what: str) -> None:
@@ -525,10 +528,14 @@ class _Lenient:
         if self.i >= len(self.s):
             raise _Incomplete
         c = self.s[self.i]
-        if c == "{":
-            return self.obj()
-        if c == "[":
-            return self.arr()
+        if c in "{[":
+            if self.depth >= self.MAX_DEPTH:
+                raise self.fail(f"nested deeper than {self.MAX_DEPTH} levels")
+            self.depth += 1
+            try:
+                return self.obj() if c == "{" else self.arr()
+            finally:
+                self.depth -= 1
         if c in "\"'":
             return self.string()
         if c in "-+.0123456789":
@@ -740,7 +747,7 @@ def load_structured(text: str, notes: list[str] | None = None, *, path: str = ""
         repairs: list[str] = []
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             try:
                 data, repairs = _lenient_load(body, whole)
             except ValueParseError:
