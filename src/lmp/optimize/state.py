@@ -58,6 +58,29 @@ class PredictorState:
                    data.get("knn"), data.get("ensemble"))
 
 
+# Optimizer settings whose value is a list of file paths (the ensemble's member state files).
+PATH_LIST_SETTINGS = ("members",)
+
+
+def portable_path(path: Any, folder: str) -> Any:
+    """`path` as written into a state file in `folder`: relative to it, with `/` separators. Left as it is
+    when it is not a path string or has no relative form (another drive on Windows)."""
+    if not isinstance(path, str) or not path:
+        return path
+    try:
+        rel = os.path.relpath(os.path.abspath(path), folder)
+    except ValueError:
+        return path
+    return rel.replace(os.sep, "/")
+
+
+def resolve_path(path: Any, folder: str) -> Any:
+    """A path read from a state file in `folder`: relative ones are relative to that folder."""
+    if not isinstance(path, str) or not path or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(folder, path))
+
+
 def clean_demo(d: dict[str, Any]) -> dict[str, Any]:
     out = {"inputs": dict(d.get("inputs") or {}), "outputs": dict(d.get("outputs") or {})}
     if "augmented" in d:
@@ -81,14 +104,21 @@ class State:
     lmp_version: str = ""
     path: str | None = None  # where it was loaded from
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, relative_to: str | None = None) -> dict[str, Any]:
+        """The JSON document. `relative_to` (the folder the file is written to) makes its paths relative to it."""
         from lmp import __version__
 
+        settings = self.settings
+        program_path = self.program_path
+        if relative_to is not None:
+            program_path = portable_path(program_path, relative_to)
+            settings = {k: ([portable_path(v, relative_to) for v in val] if k in PATH_LIST_SETTINGS
+                            and isinstance(val, list) else val) for k, val in settings.items()}
         data: dict[str, Any] = {
             "lmp_version": self.lmp_version or __version__,
             "schema": SCHEMA_VERSION,
-            "program": {"path": self.program_path, "hash": self.program_hash, "module": self.module},
-            "optimizer": {"name": self.optimizer, "settings": self.settings, "prompt_model": self.prompt_model,
+            "program": {"path": program_path, "hash": self.program_hash, "module": self.module},
+            "optimizer": {"name": self.optimizer, "settings": settings, "prompt_model": self.prompt_model,
                           "task_model": self.task_model, "seed": self.seed},
             "scores": self.scores,
             "cost": self.cost,
@@ -96,12 +126,14 @@ class State:
         }
         return scrub_secrets(data)
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+    def to_json(self, *, relative_to: str | None = None) -> str:
+        return json.dumps(self.to_dict(relative_to=relative_to), indent=2, sort_keys=True, ensure_ascii=False,
+                          default=str) + "\n"
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Atomic write (a crash never leaves half a state file)."""
-        text = self.to_json()
+        """Atomic write (a crash never leaves half a state file). Paths in it are written relative to its
+        folder, so a program moved or cloned together with its state still finds what the state names."""
+        text = self.to_json(relative_to=os.path.dirname(os.path.abspath(path)))
         errors = validate(json.loads(text))
         if errors:
             raise StateError("refusing to write an invalid state file: " + "; ".join(errors[:5]))
@@ -113,11 +145,21 @@ class State:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: str | None = None) -> State:
+        """A state read from `path` (or given as data, path None): its relative paths are resolved against the
+        file's folder (absolute ones, as older lmp versions wrote them, are kept)."""
         prog = data.get("program", {})
         opt = data.get("optimizer", {})
+        settings = dict(opt.get("settings") or {})
+        program_path = prog.get("path", "")
+        if path is not None:
+            base = os.path.dirname(os.path.abspath(path))
+            program_path = resolve_path(program_path, base)
+            for key in PATH_LIST_SETTINGS:
+                if isinstance(settings.get(key), list):
+                    settings[key] = [resolve_path(v, base) for v in settings[key]]
         return cls(
-            program_path=prog.get("path", ""), program_hash=prog.get("hash", ""), module=prog.get("module"),
-            optimizer=opt.get("name", ""), settings=dict(opt.get("settings") or {}),
+            program_path=program_path, program_hash=prog.get("hash", ""), module=prog.get("module"),
+            optimizer=opt.get("name", ""), settings=settings,
             prompt_model=opt.get("prompt_model"), task_model=opt.get("task_model"), seed=opt.get("seed"),
             predictors={pid: PredictorState.from_dict(v) for pid, v in (data.get("predictors") or {}).items()},
             scores=dict(data.get("scores") or {}), cost=dict(data.get("cost") or {}),
