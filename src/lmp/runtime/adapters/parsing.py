@@ -57,6 +57,7 @@ from lmp.ir.types import (
     Type,
     strip_optional,
 )
+from lmp.runtime.lm.history import note_coercions
 from lmp.runtime.values import python_type, wrap
 
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+")
@@ -149,8 +150,6 @@ def records_coercions(parse: Callable[[Any, Any, str], T]) -> Callable[[Any, Any
         with recording_coercions() as notes:
             out = parse(self, signature, text)
         if notes:
-            from lmp.runtime.lm.history import note_coercions
-
             note_coercions(text, notes)
         return out
 
@@ -200,8 +199,8 @@ def _norm(s: str) -> str:
 
 
 def _short(member: str) -> bool:
-    """One-character members (`A`, `1`) are matched case-sensitively in prose, and only as a
-    label there (`B.`, `(B)`): otherwise the article `a` or the pronoun `I` would count."""
+    """One-character members (`A`, `1`) are matched case-sensitively in prose and in another case
+    only as a clear label (`b.`, `(b)`): otherwise the article `a` would count as option A."""
     return len(member.strip()) == 1
 
 
