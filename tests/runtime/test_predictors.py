@@ -38,7 +38,8 @@ def test_predict_parses_typed_outputs(fake):
     assert isinstance(out, Prediction) and out.label == "yes" and out.p == 0.7
     params = lm.calls[0]["params"]
     assert params["predictor"] == "M.judge" and params["stop"] == ["[[ ## completed ## ]]"]
-    assert params["max_tokens"] == 1024
+    # No max_tokens set: derived from the types (a 2-way literal and a float need few tokens).
+    assert params["max_tokens"] == predictor(lm).constraint(SIG).loose_budget < 200
 
 
 def test_chain_of_thought_adds_reasoning_first(fake):

@@ -37,6 +37,24 @@ class LMOutputError(Exception):
         )
 
 
+class LMTruncatedError(LMOutputError):
+    """The answer did not parse because the model was cut off by `max_tokens` (finish_reason "length"):
+    the remedy is a larger budget, not a stronger model."""
+
+    def __init__(self, field: str | None, expected_type: str, raw_output: str, max_tokens: int | None,
+                 message: str) -> None:
+        self.max_tokens = max_tokens
+        super().__init__(field, expected_type, raw_output, message)
+        limit = f"max_tokens={max_tokens}" if max_tokens is not None else "the model's max_tokens"
+        shown = raw_output if len(raw_output) <= 500 else raw_output[:500] + "…"
+        where = f"field `{field}` ({expected_type})" if field else f"the outputs ({expected_type})"
+        self.args = (
+            f"The model's answer was cut off at {limit}; raise it (model param max_tokens, e.g. "
+            f"`model default = \"local\" {{ max_tokens: {2 * (max_tokens or 256)} }}`, or the predictor option "
+            f"max_tokens). Unfinished {where}: {message}. Raw output: {shown!r}.",
+        )
+
+
 class AdapterParseError(ValueError):
     """Internal: one parse failure (the predictor decides whether to repair, fall back or raise)."""
 

@@ -7,8 +7,11 @@
 - `BestOfN` / `Refine`: N attempts with distinct rollout ids scored by a reward metric of the
   program; stop at `threshold`. Refine also tells the next attempt why the previous one fell short.
 
-Parse failures: one repair attempt that shows the model its error, then the JSON adapter, then
-`LMOutputError`. What optimizers change is `instructions` and `demos` (see runtime/state.py).
+Decoding: each call carries the constraint compiled from the output types (adapters/constraints.py)
+when the model's server takes one, and `max_tokens` derived from the same types unless the user set
+it. Parse failures: constrained, one unconstrained repair (2 calls at most); unconstrained, a repair
+then the JSON adapter (3 calls); then `LMOutputError`, or `LMTruncatedError` when the answer was cut
+off by max_tokens. What optimizers change is `instructions` and `demos` (see runtime/state.py).
 """
 
 from __future__ import annotations
@@ -23,16 +26,15 @@ from lmp.ir.types import ANY, STR, DictType, LiteralType
 from lmp.runtime.adapters import ChatAdapter, JSONAdapter, get_adapter
 from lmp.runtime.adapters.base import repair_message
 from lmp.runtime.adapters.chat import COMPLETED
-from lmp.runtime.errors import AdapterParseError, LMOutputError, LmpRuntimeError
+from lmp.runtime.adapters.constraints import compile_constraint, tool_arg_types
+from lmp.runtime.errors import AdapterParseError, LMOutputError, LmpRuntimeError, LMTruncatedError
 from lmp.runtime.lm.base import LM, Message
+from lmp.runtime.lm.constrain import Constraint
 from lmp.runtime.values import Prediction, Record, to_plain
 
 REASONING = Field("reasoning", STR, "think step by step before answering", "out")
 # Options read by predictors themselves; any other option is a model parameter (temperature, ...).
 PREDICTOR_OPTIONS = {"tools", "max_iters", "N", "n", "reward", "threshold", "adapter"}
-# Without a cap a small model that never writes the end marker runs to its context limit (minutes
-# on CPU); a model declaration or predictor option can raise it.
-DEFAULT_MAX_TOKENS = 1024
 
 
 class Host(Protocol):
@@ -131,54 +133,85 @@ class PredictorRuntime:
             raise LmpRuntimeError(f"predictor `{self.id}` is not attached to a program; load it with lmp.load(...)")
         return self.host
 
+    def constraint(self, sig: Signature, adapter: ChatAdapter | JSONAdapter | None = None) -> Constraint:
+        """The decoding constraint compiled from `sig`'s output types for the adapter (cached); a ReAct
+        step's also ties `next_tool_args` to the arguments of the chosen tool."""
+        tools = self._tool_arg_types() if self.kind == "ReAct" and sig.field("next_tool_name") else None
+        return compile_constraint((adapter or self.adapter).name, sig, tools)
+
     def predict(self, sig: Signature, inputs: dict[str, Any], instructions: str | None,
                 demos: list[dict[str, Any]] | None, **extra: Any) -> dict[str, Any]:
-        """One predictor call with the repair -> JSON adapter -> LMOutputError ladder."""
+        """One predictor call and its ladder: constrained, at most one unconstrained repair;
+        unconstrained, a repair then the JSON adapter; then LMOutputError (LMTruncatedError when
+        the answer was cut off by max_tokens)."""
         lm = self._host().lm_for(self.role)
         adapter = self.adapter
         messages = adapter.render(sig, inputs, demos, instructions)
-        params = {**self._defaults(lm), **self.lm_params, **adapter.request_params(sig, lm), **extra,
-                  "predictor": self.id}
+        constraint = self.constraint(sig, adapter)
+        mode = constraint_mode(lm, constraint)
+        base = {**self.lm_params, **adapter.request_params(sig, lm), **extra, "predictor": self.id}
+        params = {**self._budget(lm, base, constraint, constrained=mode != "none"), **base}
+        if callable(getattr(lm, "constraint_mode", None)):
+            # The model layer decides what goes on the wire (and records "none" when nothing does).
+            params["constraint"] = constraint
         if isinstance(adapter, ChatAdapter):
             # Stop at the end marker: nothing useful comes after it and small models ramble on.
             params.setdefault("stop", [COMPLETED])
-        text = self._complete(lm, messages, params)
+        response = lm.complete(messages, **params)
         try:
-            return adapter.parse(sig, text)
+            return adapter.parse(sig, response.text)
         except AdapterParseError as exc:
             first = exc
-        # 1) one repair: the model sees its own answer and what was wrong with it.
-        repair = [*messages, {"role": "assistant", "content": text},
+        if response.truncated and mode != "none":
+            # The grammar kept it valid up to the cut: more of the same budget cannot finish it.
+            raise _cut_off(first, params, response.text, lm)
+        # 1) one repair: the model sees its own answer and what was wrong with it; unconstrained, since
+        # a constrained answer that still failed needs what the grammar could not express.
+        repair = [*messages, {"role": "assistant", "content": response.text},
                   {"role": "user", "content": repair_message(first.message, sig, first.field)}]
-        text2 = self._complete(lm, repair, {**params, "tags": {"attempt": "repair"}})
+        rparams = {k: v for k, v in params.items() if k != "constraint"}
+        rparams.update(self._budget(lm, base, constraint, constrained=False))
+        response2 = lm.complete(repair, **{**rparams, "tags": {**(extra.get("tags") or {}), "attempt": "repair"}})
         try:
-            return adapter.parse(sig, text2)
+            return adapter.parse(sig, response2.text)
         except AdapterParseError as exc:
             last = exc
-        # 2) the JSON adapter (provider-enforced JSON schema where available).
-        if not isinstance(adapter, JSONAdapter):
+        last_response, last_params = response2, rparams
+        steps = "after a repair attempt"
+        # 2) unconstrained only: the JSON adapter (at most 3 calls; constrained calls stop at 2).
+        if mode == "none" and not isinstance(adapter, JSONAdapter):
             jad = JSONAdapter()
             jmessages = jad.render(sig, inputs, demos, instructions)
-            jparams = {**self._defaults(lm), **self.lm_params, **jad.request_params(sig, lm), **extra, "predictor": self.id,
-                       "tags": {"attempt": "json"}}
-            text3 = self._complete(lm, jmessages, jparams)
+            jbase = {**self.lm_params, **jad.request_params(sig, lm), **extra, "predictor": self.id}
+            jparams = {**self._budget(lm, jbase, self.constraint(sig, jad), constrained=False), **jbase,
+                       "tags": {**(extra.get("tags") or {}), "attempt": "json"}}
+            response3 = lm.complete(jmessages, **jparams)
             try:
-                return jad.parse(sig, text3)
+                return jad.parse(sig, response3.text)
             except AdapterParseError as exc:
                 last = exc
+            last_response, last_params = response3, jparams
+            steps = "after a repair attempt and the JSON adapter"
+        if last_response.truncated:
+            raise _cut_off(last, last_params, last_response.text, lm)
         field_name = last.field or first.field
         expected = last.expected_type if last.field else first.expected_type
         raise LMOutputError(field_name, expected, last.raw_output,
-                            f"{last.message} (after a repair attempt and the JSON adapter; first error: {first.message})")
+                            f"{last.message} ({steps}; first error: {first.message})")
 
     @staticmethod
-    def _defaults(lm: LM) -> dict[str, Any]:
+    def _budget(lm: LM, base: dict[str, Any], constraint: Constraint, constrained: bool) -> dict[str, Any]:
+        """`max_tokens` derived from the output types unless the model's params or the call set it."""
         own = getattr(lm, "params", None) or {}
-        return {} if "max_tokens" in own else {"max_tokens": DEFAULT_MAX_TOKENS}
+        if "max_tokens" in own or "max_tokens" in base:
+            return {}
+        return {"max_tokens": constraint.budget if constrained else constraint.loose_budget}
 
-    @staticmethod
-    def _complete(lm: LM, messages: list[Message], params: dict[str, Any]) -> str:
-        return lm.complete(messages, **params).text
+    def _tool_arg_types(self) -> dict[str, Any]:
+        names = self._tool_names()
+        if self.host is None:
+            return {n: None for n in names}
+        return tool_arg_types({spec.name: spec.params for spec in self.host.tool_specs(names)})
 
     # -------------------------------------------------------------- ReAct
 
@@ -261,6 +294,17 @@ class PredictorRuntime:
             assert last_error is not None
             raise last_error
         return best
+
+
+def constraint_mode(lm: LM, constraint: Constraint) -> str:
+    """How `lm` would send `constraint` ("none" for models that take no constraints)."""
+    decide = getattr(lm, "constraint_mode", None)
+    return decide(constraint) if callable(decide) else "none"
+
+
+def _cut_off(error: AdapterParseError, params: dict[str, Any], raw: str, lm: LM) -> LMTruncatedError:
+    limit = params.get("max_tokens", (getattr(lm, "params", None) or {}).get("max_tokens"))
+    return LMTruncatedError(error.field, error.expected_type, raw, limit, error.message)
 
 
 # ------------------------------------------------------------------ ReAct helpers

@@ -1,6 +1,7 @@
-"""The JSON adapter: asks for one JSON object holding the outputs, and uses the provider's
-`response_format` json_schema where litellm says the model supports it. It is the fallback when
-the chat adapter's answer cannot be parsed, and can be chosen per predictor (`adapter: "json"`)."""
+"""The JSON adapter: asks for one JSON object holding the outputs, decoded under a grammar of that
+object or its JSON Schema where the server takes one (runtime/adapters/constraints.py). It is the
+fallback when an unconstrained chat answer cannot be parsed, and can be chosen per predictor
+(`adapter: "json"`)."""
 
 from __future__ import annotations
 
@@ -87,24 +88,6 @@ class JSONAdapter:
         return out
 
     def request_params(self, signature: Signature, lm: Any) -> dict[str, Any]:
-        if not _supports_schema(lm):
-            return {}
-        return {"response_format": {"type": "json_schema", "json_schema": {
-            "name": (signature.name or "outputs").replace(".", "_")[:64],
-            "schema": output_schema(signature), "strict": True}}}
-
-
-def _supports_schema(lm: Any) -> bool:
-    """Only litellm-backed chat models whose provider litellm knows to accept json_schema."""
-    if getattr(lm, "model_type", "chat") != "chat" or type(lm).__name__ != "LiteLLM":
-        return False
-    if lm.uses_http():
-        # A self-hosted OpenAI-compatible server: litellm cannot know what it accepts, and asking would
-        # import litellm on a path that otherwise never needs it. The schema goes in the prompt.
-        return False
-    try:
-        from lmp.runtime.lm.litellm_lm import import_litellm
-
-        return bool(import_litellm().supports_response_schema(model=lm.model))
-    except Exception:  # noqa: BLE001 - unknown model: ask in the prompt only
-        return False
+        # The schema (or a grammar of the same object) travels as the call's decoding constraint:
+        # the model layer knows which server takes which (see runtime/lm/constrain.py).
+        return {}

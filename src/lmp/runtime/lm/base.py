@@ -37,10 +37,18 @@ class LMResponse:
     # The provider's response as a plain dict (useful for debugging); None for fakes and cache hits
     # that did not keep it.
     raw: dict[str, Any] | None = field(default=None, repr=False)
+    # Why generation ended, as the provider says: "stop" (end marker, stop sequence or grammar
+    # complete), "length" (cut off by max_tokens), or None when unknown (fakes, old cache entries).
+    finish_reason: str | None = None
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def truncated(self) -> bool:
+        """Cut off by the token limit (OpenAI and llama.cpp say "length"; some providers "max_tokens")."""
+        return self.finish_reason in ("length", "max_tokens")
 
 
 class LM(ABC):

@@ -180,6 +180,7 @@ class DiskCache:
             cached=True,
             latency_s=0.0,
             raw=None,
+            finish_reason=value.get("finish_reason"),
         )
 
     def put(self, key: str, response: LMResponse) -> None:
@@ -193,6 +194,8 @@ class DiskCache:
             "prompt_tokens": response.prompt_tokens,
             "completion_tokens": response.completion_tokens,
             "cost": response.cost,
+            # A cut-off answer must still read as cut off when it comes from the cache.
+            "finish_reason": response.finish_reason,
         }
         self._remember(key, value)
         self._conn().execute(

@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .base import LM, LMError, LMResponse, Message, ModelType
+from .constrain import Constraint, effective_mode, normalize_mode, summary
 from .history import CallRecord, History
 
-Script = Iterable[str | BaseException] | Mapping[str, str] | Callable[[list[Message]], str]
+Script = Iterable[str | LMResponse | BaseException] | Mapping[str, str] | Callable[[list[Message]], str]
 
 
 def _words(text: str) -> int:
@@ -26,6 +27,9 @@ class FakeLM(LM):
 
     `errors` scripts failures for the first calls (e.g. `[LMRateLimitError("429")]`), before the
     answers. Every call is kept in `calls` (messages + params). Token counts are whitespace words.
+    An `LMResponse` in the list is returned as scripted (e.g. `finish_reason="length"` for a cut-off
+    answer). `constrain` ("grammar" | "json_schema") makes it act like a server that takes decoding
+    constraints: predictors then send one (recorded in `calls[i]["params"]["constraint"]`).
     """
 
     def __init__(
@@ -37,8 +41,10 @@ class FakeLM(LM):
         default: str | None = None,
         errors: Iterable[BaseException] = (),
         history: History | None = None,
+        constrain: str | None = None,
     ) -> None:
         self.model = model
+        self.constrain = normalize_mode(constrain)
         self.model_type = model_type
         self.default = default
         self.history = history
@@ -47,7 +53,7 @@ class FakeLM(LM):
         self._lock = threading.Lock()
         self._mapping: Mapping[str, str] | None = None
         self._func: Callable[[list[Message]], str] | None = None
-        self._seq: list[str | BaseException] = []
+        self._seq: list[str | LMResponse | BaseException] = []
         if isinstance(answers, Mapping):
             self._mapping = answers
         elif callable(answers):
@@ -55,7 +61,10 @@ class FakeLM(LM):
         else:
             self._seq = list(answers)
 
-    def _answer(self, messages: list[Message]) -> str:
+    def constraint_mode(self, constraint: Constraint) -> str:
+        return effective_mode(self.constrain or "none", "llama.cpp", constraint)
+
+    def _answer(self, messages: list[Message]) -> str | LMResponse:
         if self._func is not None:
             return self._func(messages)
         if self._mapping is not None:
@@ -92,20 +101,26 @@ class FakeLM(LM):
         try:
             if error is not None:
                 raise error
-            text = self._answer(messages)
+            answer = self._answer(messages)
         except BaseException as exc:
             if self.history is not None:
                 self.history.add(CallRecord(model=self.model, messages=list(messages), error=str(exc)))
             raise
-        response = LMResponse(
-            text=text,
-            model=self.model,
-            prompt_tokens=sum(_words(m["content"]) for m in messages),
-            completion_tokens=_words(text),
-        )
+        if isinstance(answer, LMResponse):
+            response = answer
+        else:
+            response = LMResponse(
+                text=answer,
+                model=self.model,
+                prompt_tokens=sum(_words(m["content"]) for m in messages),
+                completion_tokens=_words(answer),
+                finish_reason="stop",
+            )
         if self.history is not None:
             # Same bookkeeping as LiteLLM: lmp call options go to the record, not to "params".
-            request = {k: v for k, v in params.items() if k not in ("predictor", "tags", "cache")}
+            request = {k: v for k, v in params.items() if k not in ("predictor", "tags", "cache", "constraint")}
+            constraint = params.get("constraint")
+            sent = summary(constraint, self.constraint_mode(constraint)) if isinstance(constraint, Constraint) else None
             self.history.add(
                 CallRecord.from_response(
                     list(messages),
@@ -113,6 +128,7 @@ class FakeLM(LM):
                     params=request,
                     predictor=params.get("predictor"),
                     tags=params.get("tags"),
+                    constraint=sent,
                 )
             )
         return response

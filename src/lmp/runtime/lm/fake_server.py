@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Responder = Callable[[dict[str, Any]], str]
+# Body fields that carry a decoding constraint (llama.cpp, OpenAI/Ollama, vLLM, SGLang).
+CONSTRAINT_KEYS = ("grammar", "response_format", "structured_outputs", "ebnf")
 
 
 @dataclass
@@ -54,6 +56,10 @@ class FakeServer:
     - `fail_always`: every completion request fails with `fail_status` (e.g. 500 forever);
     - `garbage`: answers are random-looking junk text (what a broken model returns);
     - `invalid_json`: the HTTP body is not JSON at all (a broken proxy).
+    - `reject_constraints`: a request carrying a decoding constraint (`grammar`, `response_format`,
+      `structured_outputs`, `ebnf`) gets HTTP 400 naming that field, as a server without support does;
+    - `honor_max_tokens`: an answer longer than the request's `max_tokens` (counted in whitespace
+      words) is cut there with `finish_reason: "length"`, as a real server cuts it.
     - `echo_key`: failures quote the request's Authorization header back, as some providers do
       in their "invalid API key" errors (to test that lmp scrubs keys from everything it writes).
     The attributes can be changed while the server runs; `requests` records every request.
@@ -70,6 +76,8 @@ class FakeServer:
         fail_always: bool = False,
         garbage: bool = False,
         invalid_json: bool = False,
+        reject_constraints: bool = False,
+        honor_max_tokens: bool = False,
         echo_key: bool = False,
         model: str = "fake-model",
     ) -> None:
@@ -82,6 +90,8 @@ class FakeServer:
         self.fail_always = fail_always
         self.garbage = garbage
         self.invalid_json = invalid_json
+        self.reject_constraints = reject_constraints
+        self.honor_max_tokens = honor_max_tokens
         self.model = model
         self.retry_after = "0"  # the Retry-After header sent with a 429
         self.requests: list[RecordedRequest] = []
@@ -207,6 +217,11 @@ class FakeServer:
                     return
                 if fake.latency:
                     time.sleep(fake.latency)
+                sent = [k for k in CONSTRAINT_KEYS if body.get(k) is not None]
+                if fake.reject_constraints and sent:
+                    self._send(400, {"error": {"message": f"this server does not support `{sent[0]}`",
+                                               "type": "invalid_request_error", "param": sent[0]}})
+                    return
                 status, text = fake._decide(body)
                 if status != 200:
                     kind = "rate_limit_exceeded" if status == 429 else "server_error"
@@ -219,12 +234,17 @@ class FakeServer:
                 if fake.invalid_json:
                     self._send(200, None, raw=b"<html>this is not json</html>")
                     return
-                self._send(200, _completion_payload(body, text, chat, fake.model))
+                reason = "stop"
+                limit = body.get("max_tokens")
+                if fake.honor_max_tokens and isinstance(limit, int) and len(text.split()) > limit:
+                    text, reason = " ".join(text.split()[:limit]), "length"
+                self._send(200, _completion_payload(body, text, chat, fake.model, reason))
 
         return Handler
 
 
-def _completion_payload(body: dict[str, Any], text: str, chat: bool, default_model: str) -> dict[str, Any]:
+def _completion_payload(body: dict[str, Any], text: str, chat: bool, default_model: str,
+                        finish_reason: str = "stop") -> dict[str, Any]:
     if chat:
         prompt_words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
     else:
@@ -243,7 +263,7 @@ def _completion_payload(body: dict[str, Any], text: str, chat: bool, default_mod
             "created": created,
             "model": model,
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
             ],
             "usage": usage,
         }
@@ -252,6 +272,6 @@ def _completion_payload(body: dict[str, Any], text: str, chat: bool, default_mod
         "object": "text_completion",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}],
         "usage": usage,
     }

@@ -50,6 +50,10 @@ class CallRecord:
     # How the parser read the response into the declared types (`confidence: "90%" -> 0.9 (percent)`),
     # attached after the call by `note_coercions`.
     coercions: list[str] = field(default_factory=list)
+    # The decoding constraint sent ({"kind": "grammar"|"json_schema"|"none", "hash": ...}) and why the
+    # answer ended ("stop", or "length" when cut off by max_tokens).
+    constraint: dict[str, Any] | None = None
+    finish_reason: str | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     time: float = field(default_factory=time.time)
 
@@ -74,6 +78,7 @@ class CallRecord:
         params: dict[str, Any] | None = None,
         predictor: str | None = None,
         tags: dict[str, Any] | None = None,
+        constraint: dict[str, Any] | None = None,
     ) -> CallRecord:
         return cls(
             model=response.model,
@@ -87,6 +92,8 @@ class CallRecord:
             predictor=predictor,
             params=dict(params or {}),
             tags=dict(tags or {}),
+            constraint=constraint,
+            finish_reason=response.finish_reason,
         )
 
 

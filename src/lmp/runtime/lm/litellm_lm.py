@@ -34,10 +34,25 @@ from .base import (
     is_retryable,
 )
 from .cache import DiskCache
+from .constrain import (
+    CONSTRAINT_FIELDS,
+    Constraint,
+    default_mode,
+    effective_mode,
+    is_rejection,
+    normalize_kind,
+    normalize_mode,
+    rejected,
+    remember_rejection,
+    request_fields,
+    server_kind,
+    summary,
+)
 from .history import CallRecord, History, scrub
 from .openai_http import (
     HTTPFailure,
     answer_text,
+    finish_reason,
     is_context_overflow,
     is_loopback,
     is_openai_compatible,
@@ -376,6 +391,11 @@ class LiteLLM(LM):
         self.api_base = api_base
         self._api_key = api_key  # kept private and out of repr/history/cache on purpose
         self.params = dict(params or {})
+        # lmp's own decoding-constraint settings (see constrain.py), never sent to the provider:
+        # `constrain` ("grammar" | "json_schema" | "none") and `server` (the kind of server at api_base).
+        self.constrain = normalize_mode(self.params.pop("constrain", None))
+        self.server = normalize_kind(self.params.pop("server", None))
+        self._schema_support: bool | None = None
         self.num_retries = num_retries
         self.fallbacks = list(fallbacks)
         self.timeout = timeout
@@ -395,7 +415,53 @@ class LiteLLM(LM):
 
     # -- public -----------------------------------------------------------------------------------
 
+    # -- decoding constraints ---------------------------------------------------------------------
+
+    def server_kind(self) -> str | None:
+        """The known kind of server behind this model (None: a hosted provider or an unknown server)."""
+        return server_kind(self.model, explicit=self.server)
+
+    def constraint_mode(self, constraint: Constraint) -> str:
+        """How `constraint` would be sent: "grammar", "json_schema" or "none". Decided from settings
+        alone (never by a probing call); a server that rejected a constraint earlier gets none."""
+        if rejected(self.api_base, self.model):
+            return "none"
+        kind = self.server_kind()
+        mode = self.constrain or default_mode(kind, constraint.adapter, hosted_schema=self._hosted_schema())
+        return effective_mode(mode, kind, constraint)
+
+    def _hosted_schema(self) -> bool:
+        """A hosted chat model whose provider litellm knows to accept `response_format` json_schema."""
+        if self._schema_support is None:
+            supported = False
+            if self.model_type == "chat" and not self.api_base:
+                try:
+                    supported = bool(import_litellm().supports_response_schema(model=self.model))
+                except Exception:  # noqa: BLE001 - unknown to litellm: no schema
+                    supported = False
+            self._schema_support = supported
+        return self._schema_support
+
     def complete(self, messages: list[Message], **params: Any) -> LMResponse:
+        constraint = params.pop("constraint", None)
+        if not isinstance(constraint, Constraint):
+            return self._complete(messages, params, None)
+        mode = self.constraint_mode(constraint)
+        fields = request_fields(constraint, mode, self.server_kind(), strict=True)
+        if not fields:
+            return self._complete(messages, params, summary(constraint, "none"))
+        try:
+            return self._complete(messages, {**params, **fields}, summary(constraint, mode))
+        except LMBadRequestError as exc:
+            if exc.status_code not in (400, 422) or not is_rejection(str(exc), fields):
+                raise
+            # Once per process and endpoint: this call and every later one go unconstrained.
+            remember_rejection(self.api_base, self.model, mode, str(exc))
+            return self._complete(messages, params, summary(constraint, "none", fallback=True))
+
+    def _complete(self, messages: list[Message], params: dict[str, Any],
+                  constraint: dict[str, Any] | None) -> LMResponse:
+        params = dict(params)
         rollout_id = params.pop("rollout_id", None)
         use_cache = params.pop("cache", True)
         predictor = params.pop("predictor", None)
@@ -409,7 +475,7 @@ class LiteLLM(LM):
             hit = self.cache.get(key)
             if hit is not None:
                 self._bump("cache_hits")
-                self._record(messages, hit, request, predictor, tags)
+                self._record(messages, hit, request, predictor, tags, constraint)
                 return hit
 
         if not all(self.uses_http(c) for c in (self.model, *self.fallbacks) if isinstance(c, str)):
@@ -437,7 +503,7 @@ class LiteLLM(LM):
             tags["attempts"] = attempts
             if key is not None and self.cache is not None:
                 self.cache.put(key, response)
-            self._record(messages, response, request, predictor, tags)
+            self._record(messages, response, request, predictor, tags, constraint)
             return response
 
         error = errors[0] if len(errors) == 1 else self._combine(errors)
@@ -450,8 +516,9 @@ class LiteLLM(LM):
                     error=str(error),
                     latency_s=time.perf_counter() - start,
                     predictor=predictor,
-                    params=request,
+                    params=_shown_params(request),
                     tags=tags,
+                    constraint=constraint,
                 )
             )
         raise error
@@ -550,6 +617,10 @@ class LiteLLM(LM):
         kwargs["max_retries"] = 0
         if self.api_base:
             kwargs["api_base"] = self.api_base
+        # litellm drops body fields it does not know; server-specific constraint fields ride in extra_body.
+        extra = {k: kwargs.pop(k) for k in ("grammar", "structured_outputs", "ebnf") if k in kwargs}
+        if extra:
+            kwargs["extra_body"] = {**(kwargs.get("extra_body") or {}), **extra}
         key = self._api_key or self._local_placeholder_key()
         if key:
             kwargs["api_key"] = key
@@ -563,6 +634,7 @@ class LiteLLM(LM):
             else:
                 raw = litellm.completion(model=model, messages=list(messages), **kwargs)
                 text = raw.choices[0].message.content if raw.choices else ""
+            reason = getattr(raw.choices[0], "finish_reason", None) if raw.choices else None
         except Exception as exc:  # noqa: BLE001 - every provider failure is translated below
             mapped = map_error(exc, model, self.api_base, kwargs.get("timeout"))
             headers = getattr(getattr(exc, "response", None), "headers", None) or {}
@@ -582,6 +654,7 @@ class LiteLLM(LM):
             cost=self._cost(raw, model),
             cached=False,
             raw=_to_dict(raw),
+            finish_reason=reason if isinstance(reason, str) else None,
         )
 
     def _call_http(self, model: str, messages: list[Message], request: dict[str, Any]) -> LMResponse:
@@ -613,6 +686,7 @@ class LiteLLM(LM):
             cost=self._http_cost(served, prompt_tokens, completion_tokens),
             cached=False,
             raw=data,
+            finish_reason=finish_reason(data),
         )
 
     def _local_placeholder_key(self) -> str | None:
@@ -655,16 +729,24 @@ class LiteLLM(LM):
         request: dict[str, Any],
         predictor: str | None,
         tags: dict[str, Any],
+        constraint: dict[str, Any] | None = None,
     ) -> None:
         if self.history is not None:
             self.history.add(
                 CallRecord.from_response(
-                    list(messages), response, params=request, predictor=predictor, tags=tags
+                    list(messages), response, params=_shown_params(request), predictor=predictor, tags=tags,
+                    constraint=constraint,
                 )
             )
 
 
 _UNPRICED: set[str] = set()
+
+
+def _shown_params(request: dict[str, Any]) -> dict[str, Any]:
+    """Params as history records them: a grammar or schema is summarized by the record's `constraint`
+    (kind and hash), not repeated in full on every line of history.jsonl."""
+    return {k: v for k, v in request.items() if k not in CONSTRAINT_FIELDS}
 
 
 def _to_dict(raw: Any) -> dict[str, Any] | None:

@@ -145,6 +145,15 @@ def answer_text(data: dict[str, Any], *, chat: bool) -> str:
     return text if isinstance(text, str) else ""
 
 
+def finish_reason(data: dict[str, Any]) -> str | None:
+    """The first choice's finish_reason ("stop", "length", ...), or None when the server gives none."""
+    choices = data.get("choices") or []
+    if not choices or not isinstance(choices[0], dict):
+        return None
+    reason = choices[0].get("finish_reason")
+    return reason if isinstance(reason, str) else None
+
+
 def usage_tokens(data: dict[str, Any]) -> tuple[int, int]:
     usage = data.get("usage") or {}
     if not isinstance(usage, dict):
