@@ -334,6 +334,19 @@ def test_coercions_are_recorded_on_the_call_that_produced_them(tmp_path) -> None
     assert len(path.read_text().splitlines()) == 3
 
 
+def test_coercions_over_real_http_reach_the_record_of_that_call() -> None:
+    from lmp.runtime.lm import FakeServer, LiteLLM
+
+    answer = "[[ ## answer ## ]]\n**C.** bus stop\n\n[[ ## confidence ## ]]\n0.9.\n\n[[ ## completed ## ]]"
+    with FakeServer(answers=[answer]) as srv:
+        lm = LiteLLM("openai/fake", api_base=srv.url, history=History())
+        pred = PredictorRuntime("M.pick", "Predict", SIG, None, {}, host=_Host(lm))  # type: ignore[arg-type]
+        assert pred({"question": "q"}).model_dump() == {"answer": "C", "confidence": 0.9}
+    (record,) = lm.history.records()
+    assert record.coercions == [note("**C.** bus stop", "C", "answer label", "answer"),
+                                note("0.9.", 0.9, "trailing punctuation", "confidence")]
+
+
 def test_coercions_of_concurrent_calls_never_mix() -> None:
     history = History()
     answers = {f"q{i}": f"[[ ## answer ## ]]\n{'ABCDE'[i % 5]}. option {i}\n\n[[ ## confidence ## ]]\n{i}%\n\n"
