@@ -47,3 +47,17 @@ def test_labeled_with_the_context_labeled_succeeds_and_names_the_predictor_left_
     # gen_query's output `query` is never labeled: its missing demos are named, not silent.
     assert "predictor `MultiHopQA.gen_query` got no demos: no training row has any of its outputs `query`" in err
     assert "error:" not in err
+
+
+def test_bootstrap_teacher_phase_shows_progress_with_an_eta(tmp_path, multihop, capsys, monkeypatch):
+    import sys
+
+    train = _train(tmp_path, ("question", "context", "answer"))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # progress bars are for terminals
+    code, _, err = run(capsys, "optimize", str(multihop), "--train", str(train), "--metric", "exact_match",
+                       "--optimizer", "bootstrap", "--model", "fake:" + chat(query="q", reasoning="r", answer="x"),
+                       "-o", str(tmp_path / "s.json"))
+    assert "teacher: running the program over up to 4 training example(s) until 4 pass the metric" in err
+    frames = [f for f in err.split("\r") if f.startswith("teacher [")]
+    assert frames and "1/4 " in frames[0] and "ETA " in frames[0] and "0/4 passed" in frames[0]
+    assert "dev before [" in err and "ETA " in err.split("dev before [", 1)[1]

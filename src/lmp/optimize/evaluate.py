@@ -28,7 +28,7 @@ from lmp.optimize.context import Budget, BudgetExhausted
 from lmp.optimize.data import Example
 from lmp.optimize.metrics import Metric
 from lmp.optimize.runner import Candidate, Runner, fingerprint
-from lmp.runtime.batch import finished_rows
+from lmp.runtime.batch import cut_torn_tail, finished_rows, format_eta
 from lmp.runtime.errors import LMOutputError, LmpRuntimeError
 from lmp.runtime.trace import TraceEntry
 from lmp.secrets import scrub, scrub_data
@@ -109,13 +109,20 @@ def confidence_interval(scores: list[float]) -> tuple[float, float]:
 
 
 class ScoreBar:
-    """`[#####.....] 12/40 · score 0.583` on stderr (terminals only unless forced)."""
+    """`[#####.....] 12/40 · score 0.583 · ETA 41s` on stderr (terminals only unless forced). Rows
+    reused from a checkpoint or --out file count for the score but not for the rate."""
 
     def __init__(self, total: int, label: str = "", stream: TextIO | None = None, enabled: bool | None = None) -> None:
         self.total, self.label = total, label
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.n, self.sum = 0, 0.0
+        self.reused = 0
+        self.start = time.perf_counter()
+
+    def reuse(self, score: float) -> None:
+        self.reused += 1
+        self.update(score)
 
     def update(self, score: float) -> None:
         self.n += 1
@@ -123,8 +130,13 @@ class ScoreBar:
         if self.enabled:
             width = 24
             filled = int(width * self.n / self.total) if self.total else width
+            ran = self.n - self.reused
+            eta = ""
+            if 0 < ran and self.n < self.total:
+                per_row = (time.perf_counter() - self.start) / ran
+                eta = f" · ETA {format_eta(per_row * (self.total - self.n))}"
             self.stream.write(f"\r{self.label}[{'#' * filled}{'.' * (width - filled)}] {self.n}/{self.total} "
-                              f"· score {self.sum / self.n:.3f} ")
+                              f"· score {self.sum / self.n:.3f}{eta} ")
             self.stream.flush()
 
     def close(self) -> None:
@@ -159,7 +171,8 @@ def evaluate(runner: Runner, examples: list[Example], metric: Metric, candidate:
              budget: Budget | None = None, out: str | None = None, memo: dict[tuple[str, str], Any] | None = None,
              max_errors: int | None = None, keep_traces: bool = False, unparsed_is_zero: bool = False) -> EvalResult:
     """Score `candidate` on `examples`. Failing rows score 0; more than `max_errors` of them (default: half
-    the rows, at least 10) stop the evaluation with TooManyErrors, since the program is likely broken.
+    the rows, at least 10, so a few failures do not stop an optimizer's trial on a small set; `lmp eval`
+    passes half the rows) stop the evaluation with TooManyErrors, since the program is likely broken.
     `unparsed_is_zero`: answers that do not parse are only a low score, not an error (an optimizer's
     trial of a weak candidate must not end the whole run)."""
     start = time.perf_counter()
@@ -184,12 +197,14 @@ def evaluate(runner: Runner, examples: list[Example], metric: Metric, candidate:
     todo = [i for i in range(n) if i not in results]
     bar = ScoreBar(n, label, enabled=progress)
     for r in results.values():
-        bar.update(r.score)
+        bar.reuse(r.score)
     lock = threading.Lock()
     state = {"sum": sum(r.score for r in results.values()), "done": len(results), "errors": 0, "stop": False}
-    out_fh = open(out, "a", encoding="utf-8") if out else None  # noqa: SIM115 - closed in finally
     if out:
         os.makedirs(os.path.dirname(os.path.abspath(out)) or ".", exist_ok=True)
+        # A record half-written by a killed run would swallow the first record appended after it.
+        cut_torn_tail(out)
+    out_fh = open(out, "a", encoding="utf-8") if out else None  # noqa: SIM115 - closed in finally
     cap = max_errors if max_errors is not None else max(10, n // 2)
 
     def work(i: int) -> None:

@@ -14,6 +14,7 @@ from lmp.optimize.metrics import Metric
 from lmp.optimize.runner import Candidate, Runner, demo_signature, fingerprint, labeled_demo
 from lmp.optimize.state import PredictorState, State
 from lmp.runtime import settings
+from lmp.runtime.batch import Progress
 from lmp.runtime.errors import LmpRuntimeError
 from lmp.runtime.trace import TraceEntry
 
@@ -206,21 +207,33 @@ class Bootstrapper:
         demos: dict[str, list[dict[str, Any]]] = {pid: [] for pid in self.runner.predictor_ids}
         used: set[str] = set()
         successes = 0
-        for ex in order:
-            if successes >= max_bootstrapped:
-                break
-            entries = self.trace(ex)
-            if entries is None:
-                continue
-            successes += 1
-            used.add(ex.key)
-            by_pred: dict[str, list[TraceEntry]] = {}
-            for e in entries:
-                if e.predictor in demos:
-                    by_pred.setdefault(e.predictor, []).append(e)
-            for pid, es in by_pred.items():
-                e = es[-1] if len(es) == 1 else rng.choice(es)  # one demo per predictor per example
-                demos[pid].append({"inputs": e.inputs, "outputs": e.outputs, "augmented": True})
+        # The teacher phase can be the longest part of a run: show it (the bar's total is an upper
+        # bound; it stops once enough traces passed).
+        if max_bootstrapped > 0 and order:
+            self.ctx.reporter.info(f"teacher: running the program over up to {len(order)} training example(s) "
+                                   f"until {max_bootstrapped} pass the metric")
+        bar = Progress(len(order) if max_bootstrapped > 0 else 0, enabled=self.ctx.progress, label="teacher ",
+                       unit="examples")
+        try:
+            for ex in order:
+                if successes >= max_bootstrapped:
+                    break
+                entries = self.trace(ex)
+                passed = successes + (entries is not None)
+                bar.update(True, note=f" · {passed}/{max_bootstrapped} passed")  # not passing is no failure
+                if entries is None:
+                    continue
+                successes += 1
+                used.add(ex.key)
+                by_pred: dict[str, list[TraceEntry]] = {}
+                for e in entries:
+                    if e.predictor in demos:
+                        by_pred.setdefault(e.predictor, []).append(e)
+                for pid, es in by_pred.items():
+                    e = es[-1] if len(es) == 1 else rng.choice(es)  # one demo per predictor per example
+                    demos[pid].append({"inputs": e.inputs, "outputs": e.outputs, "augmented": True})
+        finally:
+            bar.close()
         self.ctx.checkpoint.save()
         rest = [ex for ex in self.trainset if ex.key not in used]
         rng.shuffle(rest)
