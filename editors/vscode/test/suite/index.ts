@@ -57,6 +57,11 @@ export async function run(): Promise<void> {
   if (!folder) {
     throw new Error('no workspace folder open');
   }
+  // Check details are read in CI logs and artifacts from other machines: name files relative to the workspace
+  // (the runner's temporary copy of test/workspace), not by the absolute path of that copy.
+  const workspaceRelative = (p: unknown): unknown =>
+    typeof p === 'string' && path.isAbsolute(p) ? path.relative(folder, p) || '.' : p;
+  const relativeText = (text: string): string => text.split(folder + path.sep).join('').split(folder).join('.');
   const dir = path.join(folder, '.lmp-test');
   const config: Config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
   const checks: Check[] = [];
@@ -86,14 +91,14 @@ export async function run(): Promise<void> {
       return false;
     }
     try {
-      const detail = (await fn()) ?? '';
+      const detail = relativeText((await fn()) ?? '');
       checks.push({ name, status: 'PASS', detail, ms: Date.now() - t0 });
       return true;
     } catch (err) {
       checks.push({
         name,
         status: 'FAIL',
-        detail: err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err),
+        detail: relativeText(err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err)),
         ms: Date.now() - t0,
       });
       return false;
@@ -247,7 +252,7 @@ export async function run(): Promise<void> {
       }
       assert(!/<script/i.test(out.html), 'panel html contains a script');
       assert(api.preview.visible, 'preview panel is not visible');
-      return `${r.messages.length} messages (${r.messages.map((m: any) => m.role).join(', ')}), example=${r.example}, state=${r.state}`;
+      return `${r.messages.length} messages (${r.messages.map((m: any) => m.role).join(', ')}), example=${r.example}, state=${workspaceRelative(r.state)}`;
     },
     true,
   );
