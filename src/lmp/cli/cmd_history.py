@@ -4,17 +4,79 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("history", help="show recent model calls (messages, responses, tokens, cost, cache)",
                        description="Show model calls recorded in .lmp_cache/history.jsonl (or $LMP_CACHE_DIR).")
-    p.add_argument("--last", type=int, default=10, metavar="N", help="how many calls (default 10; 0 = all)")
+    p.add_argument("--last", type=_count, default=10, metavar="N", help="how many calls (default 10; 0 = all)")
     p.add_argument("--json", action="store_true", help="one JSON record per line")
     p.add_argument("--full", action="store_true", help="show every message, not just the last user message")
     p.add_argument("--file", metavar="HISTORY.jsonl", help="read another history file")
     p.set_defaults(func=run)
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of calls, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (all) or a positive number of calls, got {n}")
+    return n
+
+
+def _valid(data: Any) -> bool:
+    """Whether a decoded line has the shape a call record is shown from (a hand-edited or foreign
+    line must be skipped, not crash the listing half-way)."""
+    if not isinstance(data, dict) or not isinstance(data.get("model"), str):
+        return False
+    messages = data.get("messages")
+    if not isinstance(messages, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in messages):
+        return False
+    numbers = ("prompt_tokens", "completion_tokens", "cost", "latency_s", "time")
+    if not all(isinstance(data.get(k, 0), int | float) and not isinstance(data.get(k, 0), bool) for k in numbers):
+        return False
+    texts = ("response", "error", "predictor")
+    if not all(data.get(k) is None or isinstance(data.get(k), str) for k in texts):
+        return False
+    return isinstance(data.get("coercions", []), list) and all(isinstance(c, str) for c in data.get("coercions", []))
+
+
+def read_records(path: str | None, limit: int | None) -> list[Any]:
+    """The newest `limit` call records of a history file; every line that is not one is skipped with a
+    single warning naming the line numbers."""
+    from lmp.runtime.lm.history import CallRecord, History
+
+    p = Path(path) if path is not None else History.default_file()
+    if not p.exists():
+        return []
+    records: list[Any] = []
+    bad: list[int] = []
+    with p.open(encoding="utf-8", errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except ValueError:
+                bad.append(n)
+                continue
+            if not _valid(data):
+                bad.append(n)
+                continue
+            records.append(CallRecord.from_dict(data))
+    if bad:
+        listed = ", ".join(map(str, bad[:10])) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        print(f"warning: {p}: skipped {len(bad)} line(s) that are not call records (line{'s' if len(bad) > 1 else ''} "
+              f"{listed})", file=sys.stderr)
+    return records[-limit:] if limit else records
 
 
 def _clip(text: str, n: int = 300) -> str:
@@ -23,12 +85,13 @@ def _clip(text: str, n: int = 300) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lmp.runtime.lm.constrain import describe_call
     from lmp.runtime.lm.history import CallRecord, History
     from lmp.secrets import scrub_data
 
     # Scrubbed again on display: a file written by an older lmp, or by hand, may still hold a key.
     records = [CallRecord.from_dict(scrub_data(r.to_dict(), drop_secret_keys=True))
-               for r in History.read_file(args.file, limit=args.last or None)]
+               for r in read_records(args.file, args.last or None)]
     if args.json:
         for r in records:
             print(json.dumps(r.to_dict(), ensure_ascii=False, default=str))
@@ -40,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.time))
         status = "cache hit" if r.cached else f"{r.latency_s:.2f}s"
         print(f"── {when} · {r.model} · {r.predictor or '-'} · {r.prompt_tokens}+{r.completion_tokens} tokens · "
-              f"${r.cost:.4f} · {status}")
+              f"${r.cost:.4f} · {status}" + describe_call(r.constraint, r.finish_reason))
         shown = r.messages if args.full else [m for m in r.messages if m["role"] == "user"][-1:]
         for m in shown:
             print(f"  [{m['role']}] " + (m["content"] if args.full else _clip(m["content"])).replace("\n", "\n    "))

@@ -54,4 +54,6 @@ def run(args: argparse.Namespace) -> int:
     for m in preview.messages:
         print(f"\n──── {m['role']} ────")
         print(m["content"])
+    if preview.constraint:  # what decoding is held to: the grammar/schema sent with the call
+        print("\n" + preview.constraint_text())
     return 0

@@ -108,10 +108,13 @@ def print_result(data: dict[str, Any], as_json: bool) -> None:
 
 
 def print_trace(records: list[Any]) -> None:
+    from lmp.runtime.lm.constrain import describe_call
+
     for n, r in enumerate(records, 1):
         status = "cached" if r.cached else f"{r.latency_s:.2f}s"
         head = (f"── call {n}: {r.model} · {r.predictor or '-'} · {r.prompt_tokens}+{r.completion_tokens} tokens · "
                 f"${r.cost:.4f} · {status}")
+        head += describe_call(getattr(r, "constraint", None), getattr(r, "finish_reason", None))
         print(head, file=sys.stderr)
         for m in r.messages:
             print(f"  [{m['role']}]", file=sys.stderr)

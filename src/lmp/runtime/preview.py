@@ -1,7 +1,9 @@
 """Prompt previews: the exact messages a predictor would send, without calling a model.
 
 The same renderer as the runtime (`PredictorRuntime.render` -> the adapter), so a preview cannot
-drift from what `lmp run` sends. Used by `lmp preview` and the language server.
+drift from what `lmp run` sends; the same goes for the decoding constraint (the compiled grammar or
+schema, how the model's server would get it, the derived max_tokens and what could not be
+constrained). Used by `lmp preview` and the language server.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from typing import Any
 
 from lmp.ir import nodes as ir
 from lmp.ir.lower import constant
+from lmp.runtime.adapters.constraints import compile_constraint
 from lmp.runtime.errors import LmpRuntimeError
 from lmp.runtime.lm.base import Message
-from lmp.runtime.predictors import PredictorRuntime
+from lmp.runtime.predictors import PredictorRuntime, constraint_mode, with_reasoning
 from lmp.runtime.state import default_state_path
 
 
@@ -28,11 +31,17 @@ class Preview:
     state: str | None = None
     model: str | None = None
     inputs: dict[str, Any] = field(default_factory=dict)
+    # {"kind", "server", "adapter", "hash", "grammar"|"schema", "notes", "max_tokens"}: see constraint_info.
+    constraint: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"predictor": self.predictor_id, "signature": self.signature, "adapter": self.adapter,
                 "messages": [dict(m) for m in self.messages], "example": self.example, "state": self.state,
-                "model": self.model}
+                "model": self.model, "constraint": self.constraint}
+
+    def constraint_text(self) -> str:
+        """The constraint as `lmp preview` prints it after the messages."""
+        return format_constraint(self.constraint)
 
 
 def find_predictor(program: ir.Program, target: str) -> tuple[ir.Predictor | None, ir.Signature]:
@@ -104,23 +113,83 @@ def render_preview(program: ir.Program, target: str, example: str | None = None,
     values.update(inputs or {})
     runtime, state_path = _runtime_predictor(program, pred, sig, state)
     messages = runtime.render(values)
-    model = _model_name(program, runtime.role)
+    model, params = _model(program, runtime.role)
     return Preview(runtime.id, sig.name, runtime.adapter.name, messages, ex.name if ex is not None else None,
-                   state_path, model, values)
+                   state_path, model, values, constraint_info(runtime, model, params))
 
 
-def _model_name(program: ir.Program, role: str | None) -> str | None:
+def _model(program: ir.Program, role: str | None) -> tuple[str | None, dict[str, Any]]:
     try:
         from lmp.runtime.settings import model_for
 
-        return model_for(program, role)[0]
+        return model_for(program, role)
     except Exception:  # noqa: BLE001 - a preview never fails because of model configuration
-        return None
+        return None, {}
+
+
+def constraint_info(runtime: PredictorRuntime, model: str | None, params: dict[str, Any]) -> dict[str, Any]:
+    """The constraint the predictor's first call sends to `model`: decided by the same code as a run
+    (the LM's `constraint_mode`), without starting a server or calling anything."""
+    sig = runtime.effective_signature()
+    constraint = runtime.constraint(sig)
+    mode, server, why = "none", None, None
+    if model is not None:
+        try:
+            from lmp.runtime.lm.roles import make_lm
+
+            lm = make_lm(model, {k: v for k, v in params.items() if k not in ("api_key",)})
+            mode = constraint_mode(lm, constraint)
+            kind_of = getattr(lm, "server_kind", None)
+            server = kind_of() if callable(kind_of) else None
+            own = getattr(lm, "params", None) or {}
+        except Exception as exc:  # noqa: BLE001 - e.g. the local model is not installed: say why, do not fail
+            why, own = f"model {model!r} cannot be built here ({exc})", {}
+    else:
+        own, why = {}, "no model is configured"
+    user_max = runtime.lm_params.get("max_tokens", own.get("max_tokens"))
+    info: dict[str, Any] = {
+        "kind": mode, "server": server, "adapter": constraint.adapter, "hash": constraint.digest(),
+        "notes": list(constraint.notes),
+        "max_tokens": user_max if user_max is not None else (constraint.budget if mode != "none"
+                                                              else constraint.loose_budget),
+        "max_tokens_derived": user_max is None,
+    }
+    if mode == "grammar":
+        info["grammar"] = constraint.grammar
+    elif mode == "json_schema":
+        info["schema"] = constraint.schema
+    elif why is not None:
+        info["reason"] = why
+    else:
+        info["reason"] = (f"{model} takes no {constraint.adapter}-adapter constraint (set the model param "
+                          "`constrain`, or `server` for a self-hosted server)")
+    return info
+
+
+def format_constraint(info: dict[str, Any] | None) -> str:
+    if not info:
+        return ""
+    import json
+
+    budget = f"max_tokens {info['max_tokens']}" + (" (derived from the output types)" if info.get("max_tokens_derived")
+                                                   else "")
+    server = f" for {info['server']}" if info.get("server") else ""
+    lines = [f"──── constraint: {info['kind']}{server} · {budget} ────"]
+    if info.get("grammar"):
+        lines.append(info["grammar"].rstrip("\n"))
+    elif info.get("schema") is not None:
+        lines.append(json.dumps(info["schema"], indent=2, ensure_ascii=False))
+    elif info.get("reason"):
+        lines.append(f"(none sent: {info['reason']})")
+    lines += [f"note: {n}" for n in info.get("notes") or []]
+    return "\n".join(lines)
 
 
 def output_schema(program: ir.Program, target: str) -> dict[str, Any]:
-    """JSON Schema of the outputs (as declared; ChainOfThought's reasoning is not an output)."""
-    _, sig = find_predictor(program, target)
-    schema = sig.output_record().json_schema()
+    """JSON Schema of the outputs as the JSON adapter sends it (ChainOfThought's and ReAct's answer
+    start with `reasoning`; every key required, optionals nullable, objects closed)."""
+    pred, sig = find_predictor(program, target)
+    answered = with_reasoning(sig) if pred is not None and pred.kind in ("ChainOfThought", "ReAct") else sig
+    schema = dict(compile_constraint("json", answered).schema or {})
     schema["title"] = sig.name
     return schema

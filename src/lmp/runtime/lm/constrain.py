@@ -186,3 +186,15 @@ def forget_rejections() -> None:
     """Tests: start from a clean process state."""
     with _rejected_lock:
         _rejected.clear()
+
+
+def describe_call(constraint: dict[str, Any] | None, finish_reason: str | None) -> str:
+    """The per-call suffix `--trace` and `lmp history` print: the constraint sent and a cut-off."""
+    parts = []
+    if constraint and constraint.get("kind", "none") != "none":
+        parts.append(f"{constraint['kind']} {constraint.get('hash', '')}".strip())
+    elif constraint:
+        parts.append("unconstrained" + (" (server rejected the constraint)" if constraint.get("fallback") else ""))
+    if finish_reason in ("length", "max_tokens"):
+        parts.append("cut off at max_tokens")
+    return "".join(f" · {p}" for p in parts)
