@@ -191,6 +191,8 @@ def forget_rejections() -> None:
 def describe_call(constraint: dict[str, Any] | None, finish_reason: str | None) -> str:
     """The per-call suffix `--trace` and `lmp history` print: the constraint sent and a cut-off."""
     parts = []
+    if not isinstance(constraint, dict):  # absent, or a hand-edited history line
+        constraint = None
     if constraint and constraint.get("kind", "none") != "none":
         parts.append(f"{constraint['kind']} {constraint.get('hash', '')}".strip())
     elif constraint:
