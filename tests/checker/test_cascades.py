@@ -168,3 +168,40 @@ def test_declarations_past_the_syntax_error_cap_stay_quiet_too() -> None:
     diags = check(modules)
     assert {d.code for d in diags} == {"E001"}
     assert len(diags) == 50
+
+
+def test_missing_paren_in_a_declaration_header() -> None:
+    # Was: the header line skipped, then one error per line of the body.
+    diags = check(edit("module Classify(text: str) ->", "module Classify(text: str ->"))
+    assert summary(diags) == [("E001", 9, 27, "missing `)` before `->`")]
+    assert [(f.text, f.span.line + 1, f.span.col + 1) for f in diags[0].fixes] == [(")", 9, 26)]
+
+
+def test_missing_equals_sign() -> None:
+    diags = check(edit("r = classify(text: text)", "r classify(text: text)"))
+    assert summary(diags) == [("E001", 11, 5, "missing `=` before `classify`")]
+    diags = check(edit("let classify = Predict", "let classify Predict"))
+    assert summary(diags) == [("E001", 10, 16, "missing `=` before `Predict`")]
+
+
+def test_if_without_its_brace() -> None:
+    diags = check(edit("  return (topic: r.topic)\n",
+                       '  if r.topic == "tech"\n    return (topic: r.topic)\n  }\n  return (topic: r.topic)\n'))
+    assert summary(diags) == [("E001", 12, 23, "missing `{` at the end of the line")]
+
+
+def test_swapped_letters_in_a_keyword() -> None:
+    diags = check(edit("out topic: Topic", "otu topic: Topic"))
+    assert summary(diags) == [("E001", 6, 3, "unknown keyword `otu`")]
+    assert diags[0].hint == "did you mean `out`?"
+
+
+def test_unclosed_call_is_closed_before_the_next_statement() -> None:
+    # Inside brackets `return` reads as a name: the call must not swallow the return as an argument.
+    diags = check(edit("r = classify(text: text)", "r = classify(text: text,\n"))
+    assert summary(diags) == [("E001", 11, 15, "`(` is never closed")]
+
+
+def test_error_in_a_declaration_header_is_one_error() -> None:
+    diags = check(edit("module Classify(text: str) -> (topic: Topic) {", "module Classify(text: str) -> (topic: Topic) = {"))
+    assert [(d.code, d.span.line + 1) for d in diags] == [("E001", 9)]

@@ -261,7 +261,11 @@ def _misspelt_keyword(word: str, keywords: tuple[str, ...]) -> str | None:
     import difflib  # only on the error path: keeps it out of every `lmp check`'s start-up
 
     found = difflib.get_close_matches(word, keywords, n=1, cutoff=0.75)
-    return found[0] if found else None
+    if found:
+        return found[0]
+    # Two letters swapped (`otu`, `fro`): short words score low on similarity but are plain typos.
+    swapped = [k for k in keywords if len(k) >= 3 and sorted(k) == sorted(word)]
+    return swapped[0] if swapped else None
 
 
 def _starts_declaration(line: str) -> bool:
@@ -364,6 +368,10 @@ _BRACKETS = re.compile(
 _BLANK = re.compile(r"[^\n]")
 _FIRST_WORD = re.compile(r"[ \t\f]*+([A-Za-z_]\w*)")
 _WORD_BEFORE = re.compile(r"([A-Za-z_]\w*)[ \t\f]*$")
+_STATEMENT_LINE = re.compile(r"^[ \t\f]*(?:(?:return|let|if|for)\b|[A-Za-z_]\w*[ \t\f]*\+?=(?!=)|\})", re.MULTILINE)
+# Tokens recovery may insert where the grammar expects them: (terminal, text, preceded by a space).
+_INSERTABLE = (("LBRACE", "{", True), ("COLON", ":", False), ("RPAR", ")", False), ("RSQB", "]", False),
+               ("EQUAL", "=", True), ("COMMA", ",", False))
 
 
 class _Region:
@@ -610,23 +618,55 @@ class _Region:
                     return Diagnostic("E001", f"unknown keyword `{word}`", span, hint=f"did you mean `{keyword}`?",
                                       fixes=[Fix(f"Change to `{keyword}`", span, keyword)]), outcome
 
-        # 3. A missing `:` between a name and its type (`out topic Topic`).
-        if "COLON" in err.expected and tok.type in ("NAME", "STRING", "LBRACE", "LPAR"):
-            local_t = t_start - self.start
-            before = _WORD_BEFORE.search(self.base, local_lo, local_t)
-            if before is not None:
-                edits = self.with_edit(before.end(1), 0, ":")
-                outcome = self.attempt(edits, line_end)
-                if outcome:
-                    self.edits = edits
-                    return Diagnostic(
-                        "E001", f"missing `:` between `{before.group(1)}` and {_token_text(tok)}",
-                        pos.span_at(t_start, max(1, t_end - t_start)),
-                        hint=f"write `{before.group(1)}: {tok.value}`",
-                        fixes=[Fix("Add `:`", pos.span_at(self.start + before.end(1), 0), ":")]), outcome
+        # 3. A missing token the grammar expects here (`out topic Topic`, `module M(q: str -> ...`,
+        #    `if x` without `{`, `r classify(...)`): inserted, if the line then parses.
+        missing = self.missing_token(err, tok, t_start, t_end, local_lo, line_end)
+        if missing is not None:
+            return missing
 
         # 4. Otherwise: report it and blank the line, so the rest of the declaration still parses.
-        return _token_diagnostic(pos, tok, t_start, t_end, err.expected), self.blank_line(line)
+        # Not the declaration's first line: without its header, every line of the body would be
+        # another error. The declaration is dropped instead (after its one error).
+        diag = _token_diagnostic(pos, tok, t_start, t_end, err.expected)
+        if local_lo == 0 or not self.base[:local_lo].strip():
+            return diag, False
+        return diag, self.blank_line(line)
+
+    def missing_token(self, err: UnexpectedToken, tok: Token, t_start: int, t_end: int, local_lo: int,
+                      line_end: int) -> tuple[Diagnostic, tuple[Tree, list[Token]] | bool] | None:
+        pos = self.pos
+        local_t = t_start - self.start
+        if tok.type == "_NL":
+            code = self.base[local_lo:local_t]
+            hash_at = _comment_start(code)
+            insert_at = local_lo + len((code[:hash_at] if hash_at is not None else code).rstrip())
+        else:
+            insert_at = local_t
+            while insert_at > local_lo and self.base[insert_at - 1] in " \t\f":
+                insert_at -= 1
+        if insert_at <= local_lo:
+            return None
+        before = _WORD_BEFORE.search(self.base, local_lo, insert_at)
+        for terminal, text, spaced in _INSERTABLE:
+            if terminal not in err.expected:
+                continue
+            if terminal == "COLON" and (before is None or tok.type == "_NL"):
+                continue  # a `:` goes between a name and its type
+            edits = self.with_edit(insert_at, 0, (" " + text) if spaced else text)
+            outcome = self.attempt(edits, line_end)
+            if not outcome:
+                continue
+            self.edits = edits
+            fix = Fix(f"Add `{text}`", pos.span_at(self.start + insert_at, 0), (" " + text) if spaced else text)
+            if tok.type == "_NL":
+                span = pos.span_at(self.start + insert_at, 0)
+                message = f"missing `{text}` at the end of the line"
+            else:
+                span = pos.span_at(t_start, max(1, t_end - t_start))
+                message = (f"missing `:` between `{before.group(1)}` and {_token_text(tok)}"
+                           if terminal == "COLON" and before is not None else f"missing `{text}` before {_token_text(tok)}")
+            return Diagnostic("E001", message, span, fixes=[fix]), outcome
+        return None
 
     def open_before(self, local_line_start: int) -> tuple[int, str, str, int | None] | None:
         """A `(`/`[` opened before this line and still open here: (its offset, the bracket, the closers
@@ -644,9 +684,16 @@ class _Region:
             return None
         at, ch = stack[first]
         closers = "".join(_CLOSER[c] for _, c in reversed(stack[first:]))
-        # The end of the code on the last non-blank line before this one (before any comment).
+        # The end of the code on the last non-blank line before this one (before any comment), or before
+        # the first line after the opener's that can only start a statement: inside brackets `return`
+        # reads as a name, so `f(a,` followed by `return x` would otherwise take the return as an argument.
         close_at = None
         k = local_line_start - 1
+        first_next = text.find("\n", at)
+        if 0 <= first_next < local_line_start:
+            m = _STATEMENT_LINE.search(text, first_next + 1, local_line_start)
+            if m is not None:
+                k = m.start() - 1
         while k > at:
             lo = text.rfind("\n", 0, k) + 1
             code = text[lo:k]
