@@ -15,6 +15,16 @@ export interface PreviewResult {
   example?: string | null;
   state?: string | null;
   model?: string | null;
+  /** The decoding constraint the call sends (kind, grammar or schema, notes); shown collapsed. */
+  constraint?: {
+    kind: string;
+    server?: string | null;
+    max_tokens?: number | null;
+    grammar?: string;
+    schema?: unknown;
+    reason?: string;
+    notes?: string[];
+  } | null;
 }
 
 export interface PreviewTarget {
@@ -109,6 +119,17 @@ export function renderPreviewHtml(
       const cls = /^[a-z]+$/.test(role) ? `role-${role}` : 'role-other';
       parts.push(
         `<section class="msg ${cls}"><div class="role">${escapeHtml(role)}</div><pre>${escapeHtml(m?.content)}</pre></section>`,
+      );
+    }
+    // --- decoding constraint (collapsed by default) ---
+    const c = result.constraint;
+    if (c) {
+      const body = c.grammar ?? (c.schema !== undefined ? JSON.stringify(c.schema, null, 2) : `(none sent: ${c.reason ?? ''})`);
+      const notes = (c.notes ?? []).map((t) => `<div class="muted">note: ${escapeHtml(t)}</div>`).join('');
+      const server = c.server ? ` for ${escapeHtml(c.server)}` : '';
+      parts.push(
+        `<details class="msg"><summary class="role">Constraint: ${escapeHtml(c.kind)}${server} · max_tokens ${escapeHtml(c.max_tokens ?? '—')}</summary>` +
+          `<pre>${escapeHtml(body)}</pre>${notes}</details>`,
       );
     }
   } else if (!error) {
