@@ -58,6 +58,7 @@ def read_records(path: str | None, limit: int | None) -> list[Any]:
     if not p.exists():
         return []
     records: list[Any] = []
+    by_id: dict[str, Any] = {}
     bad: list[int] = []
     with p.open(encoding="utf-8", errors="replace") as fh:
         for n, line in enumerate(fh, 1):
@@ -68,10 +69,17 @@ def read_records(path: str | None, limit: int | None) -> list[Any]:
             except ValueError:
                 bad.append(n)
                 continue
+            if isinstance(data, dict) and "annotates" in data:  # coercions noted after the call (History)
+                target = by_id.get(str(data["annotates"]))
+                if target is not None and isinstance(data.get("coercions"), list):
+                    target.coercions.extend(str(c) for c in data["coercions"])
+                continue
             if not _valid(data):
                 bad.append(n)
                 continue
-            records.append(CallRecord.from_dict(data))
+            record = CallRecord.from_dict(data)
+            records.append(record)
+            by_id[str(record.id)] = record
     if bad:
         listed = ", ".join(map(str, bad[:10])) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
         print(f"warning: {p}: skipped {len(bad)} line(s) that are not call records (line{'s' if len(bad) > 1 else ''} "
