@@ -21,6 +21,11 @@ def _short(d: dict[str, Any], width: int = 100) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+# Metric values between 0 and 1, whose differences are percentage points; every other entry of
+# `scores` is a count or a flag.
+SCORE_KEYS = frozenset({"dev_before", "dev_after", "best_trial"})
+
+
 def _num(v: Any) -> str:
     return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
 
@@ -41,8 +46,11 @@ def diff_states(a: State, b: State, name_a: str = "a", name_b: str = "b") -> str
         for k in changed:
             va, vb = a.scores.get(k), b.scores.get(k)
             delta = ""
-            if isinstance(va, int | float) and isinstance(vb, int | float) and not isinstance(va, bool):
-                delta = f" ({(vb - va) * 100:+.1f}pt)" if k.startswith("dev") or k == "best_trial" else ""
+            numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (va, vb))
+            if numbers and k in SCORE_KEYS:
+                delta = f" ({(vb - va) * 100:+.1f}pt)"  # type: ignore[operator]
+            elif numbers and isinstance(va, int) and isinstance(vb, int):
+                delta = f" ({vb - va:+d})"  # counts (dev_size, failed rows): plain differences, not points
             out.append(f"  {k}: {_num(va)} -> {_num(vb)}{delta}")
     for pid in sorted(set(a.predictors) | set(b.predictors)):
         pa, pb = a.predictors.get(pid), b.predictors.get(pid)
