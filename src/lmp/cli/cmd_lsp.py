@@ -31,5 +31,4 @@ def run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from lmp.lsp.server import serve
 
-    serve("tcp" if args.tcp else "stdio", args.host, args.port)
-    return 0
+    return serve("tcp" if args.tcp else "stdio", args.host, args.port)

@@ -30,6 +30,11 @@ from lmp.syntax.parser import ParseResult
 # Below this size a whole parse is as fast as the bookkeeping.
 SMALL_TEXT = 3_000
 _MAX_ENTRIES = 4_000
+# The cache is bounded by the source text it holds as well: a parsed declaration costs ~12 bytes of
+# memory per character, and while a declaration is being typed into (an unclosed `{` merges it with
+# everything after it) each version is a new entry thousands of characters long. 4,000 such entries
+# were ~180 MB (bench/lsp_soak.py); 2 M characters are ~25 MB, many times the declarations open files hold.
+_MAX_CHARS = 2_000_000
 _STRIP = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""|"(?:[^"\\\n]|\\.)*"|#[^\n]*')
 
 
@@ -68,20 +73,33 @@ def _shift_token(tok: Token, d_off: int, d_line: int) -> Token:
                      _add(tok.end_line, d_line), tok.end_column, _add(tok.end_pos, d_off))
 
 
-def _shift_tree(tree: Tree, d_off: int, d_line: int) -> Tree:
-    # Only offsets matter: lines and columns are derived from offsets (lmp.syntax.positions).
-    children = [
-        _shift_tree(c, d_off, d_line) if isinstance(c, Tree)
-        else _shift_token(c, d_off, d_line) if hasattr(c, "start_pos") else c
-        for c in tree.children
-    ]
+def _shifted_node(tree: Tree, d_off: int) -> Tree:
     meta = Meta()
     old = tree._meta
     if old is not None and not old.empty:
         meta.empty = False
         meta.start_pos = old.start_pos + d_off
         meta.end_pos = old.end_pos + d_off
-    return Tree(tree.data, children, meta)
+    return Tree(tree.data, [], meta)
+
+
+def _shift_tree(tree: Tree, d_off: int, d_line: int) -> Tree:
+    # Only offsets matter: lines and columns are derived from offsets (lmp.syntax.positions).
+    # A loop, not recursion: the parser (LALR) builds trees of any depth, and a deeply nested
+    # expression must reach the lowering's E003 "nesting too deep", as in `lmp check`, instead of
+    # a RecursionError here.
+    out = _shifted_node(tree, d_off)
+    todo = [(tree, out)]
+    while todo:
+        src, dst = todo.pop()
+        for c in src.children:
+            if isinstance(c, Tree):
+                node = _shifted_node(c, d_off)
+                dst.children.append(node)
+                todo.append((c, node))
+            else:
+                dst.children.append(_shift_token(c, d_off, d_line) if hasattr(c, "start_pos") else c)
+    return out
 
 
 def _copy_diag(d: Diagnostic, d_off: int, d_line: int) -> Diagnostic:
@@ -111,10 +129,12 @@ def _sample() -> str:
 class IncrementalParser:
     """A drop-in `parse(text) -> ParseResult` that re-parses only the declarations that changed."""
 
-    def __init__(self, max_entries: int = _MAX_ENTRIES) -> None:
+    def __init__(self, max_entries: int = _MAX_ENTRIES, max_chars: int = _MAX_CHARS) -> None:
         self._cache: OrderedDict[str, tuple[int, int, ParseResult]] = OrderedDict()
         self._lock = threading.Lock()
         self.max_entries = max_entries
+        self.max_chars = max_chars
+        self.chars = 0  # total length of the cached declarations' text
         self.hits = 0
         self.misses = 0
 
@@ -129,7 +149,9 @@ class IncrementalParser:
         except Exception:  # noqa: BLE001 - any surprise means: do not use it
             return False
         finally:
-            self._cache.clear()
+            with self._lock:
+                self._cache.clear()
+                self.chars = 0
         return True
 
     def parse(self, text: str) -> ParseResult:
@@ -138,6 +160,13 @@ class IncrementalParser:
         if len(text) < SMALL_TEXT or len(text) > _parser.MAX_FILE_BYTES or "\x00" in text or (
                 "\r" in text and _parser._LONE_CR.search(text) is not None):
             return _parser.parse(text)
+        try:
+            return self._parse(text)
+        except RecursionError:
+            # Whatever recursed, the whole-file parse has the same contract (and its own E003).
+            return _parser.parse(text)
+
+    def _parse(self, text: str) -> ParseResult:
         out = ParseResult([])
         line = 0
         pos = 0
@@ -177,7 +206,11 @@ class IncrementalParser:
                 [_shift_token(c, start, line) for c in local.comments],
             )
         with self._lock:
+            if chunk not in self._cache:
+                self.chars += len(chunk)
             self._cache[chunk] = (start, line, res)
-            while len(self._cache) > self.max_entries:
-                self._cache.popitem(last=False)
+            # Least recently used first; the entry just stored stays even if it alone is over the limit.
+            while len(self._cache) > 1 and (len(self._cache) > self.max_entries or self.chars > self.max_chars):
+                old, _ = self._cache.popitem(last=False)
+                self.chars -= len(old)
         return res

@@ -262,7 +262,7 @@ class FileIndex:
             scope.locals[name] = local
             self.add(span, key, "variable", True, local)
         else:
-            self.add(span, local.key, local.kind, False, local)
+            self.add(span, local.key, local.kind, False, _ref_obj(local))
         if annotation is not None:
             local.type = annotation
         if value is not None:
@@ -299,7 +299,7 @@ class FileIndex:
             self._expr(s.value, scope)
             local = scope.locals.get(s.target)
             if local is not None:
-                self.add(s.target_span, local.key, local.kind, False, local)
+                self.add(s.target_span, local.key, local.kind, False, _ref_obj(local))
         elif isinstance(s, ir.For):
             self._expr(s.iter, scope)
             self._define(scope, s.var, s.var_span, None)
@@ -405,7 +405,7 @@ class FileIndex:
         if scope is not None:
             local = scope.locals.get(e.id)
             if local is not None:
-                self.add(e.span, local.key, local.kind, False, local.obj if local.kind != "variable" else local)
+                self.add(e.span, local.key, local.kind, False, _ref_obj(local))
                 return
         prog = self.program
         for table, kind in ((prog.tools, "tool"), (prog.retrievers, "retriever"), (prog.modules, "module"),
@@ -522,3 +522,10 @@ def type_detail(t: Type) -> str:
 
 __all__ = ["FileIndex", "Occurrence", "Local", "Scope", "render_signature", "render_type_decl", "type_detail",
            "OptionalType"]
+
+
+def _ref_obj(local: Local) -> Any:
+    """What an occurrence of `local` carries, the same at its definition and every use: hover reads
+    `(module, param)` for a parameter, the predictor for a predictor, the Local for a variable (an
+    assignment to a parameter, `question = question + "x"`, is still the parameter)."""
+    return local.obj if local.kind != "variable" else local

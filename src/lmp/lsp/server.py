@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from lmp.ir import nodes as ir
 from lmp.lsp import features as F
 from lmp.lsp.index import FileIndex, Occurrence
 from lmp.lsp.positions import LineMap
+from lmp.lsp.rpc import protocol_class
 
 log = logging.getLogger("lmp.lsp")
 
@@ -126,7 +128,9 @@ def _install_incremental_parse() -> Any:
 
 class LmpLanguageServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("lmp", __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
+        # pygls's own protocol keeps an entry per notification forever (lmp.lsp.rpc).
+        super().__init__("lmp", __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental,
+                         protocol_cls=protocol_class())
         self.analyses: dict[str, Analysis] = {}
         self.debounce = DEFAULT_DEBOUNCE
         self.state_file: str | None = None
@@ -900,7 +904,7 @@ def _import_at(a: Analysis, offset: int) -> lsp.Location | None:
     return None
 
 
-def serve(transport: str = "stdio", host: str = "127.0.0.1", port: int = 2087) -> None:
+def serve(transport: str = "stdio", host: str = "127.0.0.1", port: int = 2087) -> int:
     import gc
 
     ls = create_server()
@@ -910,7 +914,15 @@ def serve(transport: str = "stdio", host: str = "127.0.0.1", port: int = 2087) -
     gc.collect()
     gc.freeze()
     gc.set_threshold(100_000, 20, 100)
-    if transport == "tcp":
-        ls.start_tcp(host, port)
-    else:
-        ls.start_io()
+    try:
+        if transport == "tcp":
+            ls.start_tcp(host, port)
+        else:
+            ls.start_io()
+    finally:
+        # On `exit`, pygls closes stdout's buffer; the CLI's final flush then failed, and the server
+        # exited with status 1 ("I/O operation on closed file") even after a proper shutdown.
+        if sys.stdout is not None and sys.stdout.closed:
+            sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives until exit
+    # LSP: exit status 0 when `shutdown` came before `exit`, 1 otherwise (pygls's sys.exit is swallowed).
+    return 0 if transport == "tcp" or getattr(ls.protocol, "_shutdown", False) else 1
