@@ -37,7 +37,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -189,6 +189,27 @@ class LmpServer:
         self.not_ready_reason = "starting"
         self.warmup = warmup
         self.draining = False
+        # Set (on the event loop) when the drain timeout passes: runs still in flight are answered then.
+        self.drain_expired: asyncio.Future[None] | None = None
+        self.drain_timeout: float | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    # -- draining ----------------------------------------------------------------------------------
+
+    def begin_drain(self, timeout: float) -> None:
+        """From a signal handler or any thread: stop taking work; at `timeout`, answer what is left."""
+        self.draining = True
+        self.drain_timeout = timeout
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+
+        def arm() -> None:
+            expired = self.drain_expired
+            if expired is not None and not expired.done():
+                loop.call_later(timeout, lambda: expired.done() or expired.set_result(None))
+
+        loop.call_soon_threadsafe(arm)
 
     # -- readiness ---------------------------------------------------------------------------------
 
@@ -244,11 +265,18 @@ class LmpServer:
             raise ServerError(503, "shutting_down", "the server is shutting down") from None
         cfut.add_done_callback(self._release)  # the slot is freed when the run really ends
         fut = asyncio.wrap_future(cfut)
-        try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout=self.options.timeout)
-        except TimeoutError:
-            raise ServerError(504, "timeout", f"{module} did not finish within the server's timeout of "
-                              f"{self.options.timeout:g} s") from None
+        waits: set[asyncio.Future[Any]] = {fut}
+        if self.drain_expired is not None:
+            waits.add(self.drain_expired)
+        done, _ = await asyncio.wait(waits, timeout=self.options.timeout, return_when=asyncio.FIRST_COMPLETED)
+        if fut in done:
+            return fut.result()
+        if self.drain_expired is not None and self.drain_expired in done:
+            raise ServerError(503, "shutting_down", f"the server is shutting down and its drain timeout of "
+                              f"{self.drain_timeout:g} s passed before {module} finished; retry on another "
+                              "instance", retry_after=1)
+        raise ServerError(504, "timeout", f"{module} did not finish within the server's timeout of "
+                          f"{self.options.timeout:g} s")
 
 
 def _version() -> str:
@@ -303,6 +331,23 @@ def classify_error(exc: BaseException, module: str) -> ServerError:
     return ServerError(500, "internal_error", f"{module} failed with {type(exc).__name__}; see the server log")
 
 
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, read no further than `limit` bytes: a chunked body has no Content-Length to refuse
+    up front, and reading it whole first let one request fill the memory (300 MB read for a 1 MB limit)."""
+    too_large = ServerError(413, "body_too_large", f"the body exceeds {limit} bytes (the server's --max-body)")
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def build_app(server: LmpServer) -> Starlette:
     log = server.log
 
@@ -320,6 +365,12 @@ def build_app(server: LmpServer) -> Starlette:
                        "x-lmp-tokens": str(usage.tokens),
                        "x-lmp-cost": f"{usage.cost:.8f}"}
             response: Response = JSONResponse(result, headers=headers)
+        except ClientDisconnect:
+            # Nobody is left to answer; one log line, no traceback (not a server fault).
+            error = ServerError(499, "client_disconnected", "the client closed the connection before its body "
+                                "was read")
+            status = error.status
+            response = Response(status_code=499)
         except Exception as exc:  # noqa: BLE001 - the server never dies on a request
             error = classify_error(exc, name)
             status = error.status
@@ -348,12 +399,7 @@ def build_app(server: LmpServer) -> Starlette:
         if not server.ready:
             raise ServerError(503, "not_ready", f"the server is not ready: {server.not_ready_reason}",
                               retry_after=1)
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > server.options.max_body_bytes:
-            raise ServerError(413, "body_too_large", f"the body exceeds {server.options.max_body_bytes} bytes")
-        body = await request.body()
-        if len(body) > server.options.max_body_bytes:
-            raise ServerError(413, "body_too_large", f"the body exceeds {server.options.max_body_bytes} bytes")
+        body = await read_body(request, server.options.max_body_bytes)
         model: type[BaseModel] = server.requests[name]
         try:
             parsed = model.model_validate_json(body or b"")
@@ -400,6 +446,8 @@ def build_app(server: LmpServer) -> Starlette:
         log("startup", program=server.handle.path, modules=list(server.modules),
             concurrency=server.options.concurrency, timeout_s=server.options.timeout,
             models=_model_roles_for_log(server))
+        server.loop = asyncio.get_running_loop()
+        server.drain_expired = server.loop.create_future()
         server.start_warmup()
         yield
         server.draining = True
@@ -483,11 +531,30 @@ def serve(server: LmpServer, host: str, port: int, *, drain_timeout: float | Non
     drain = drain_timeout if drain_timeout is not None else server.options.timeout + 5
 
     def draining() -> None:
-        server.draining = True
+        server.begin_drain(drain)
         server.log("draining", in_flight=server.in_flight, drain_timeout_s=drain)
 
-    uv = make_uvicorn(build_app(server), drain, on_signal=draining)
+    # uvicorn's own deadline comes a little later, so the runs still in flight at `drain` get their
+    # `shutting_down` answer (and log line) before uvicorn cancels what is left.
+    uv = make_uvicorn(build_app(server), drain + DRAIN_ANSWER_S, on_signal=draining)
     uv.run(sockets=[sock])
+    return finish(server)
+
+
+DRAIN_ANSWER_S = 0.5  # time to write the `shutting_down` answers after the drain timeout
+
+
+def finish(server: LmpServer) -> int:
+    """Exit status once uvicorn stopped. A model call cannot be interrupted, and the interpreter would
+    wait for the worker threads still inside one at exit; those runs were already answered, so the
+    process ends now (a deployment's stop timeout must not be what ends it)."""
+    if server.in_flight:
+        server.log("exit", level="warning", abandoned_runs=server.in_flight,
+                   message="runs still waiting for the model were answered `shutting_down` and are abandoned")
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+            sys.stdout.flush()
+        os._exit(0)
     return 0
 
 

@@ -204,7 +204,7 @@ def http_error(failure: HTTPFailure, model: str, api_base: str | None, timeout: 
     """Translate a failure of the direct OpenAI-compatible path into the same lmp errors."""
     status = failure.status_code
     detail = failure.detail
-    if failure.kind in ("timeout", "connection"):
+    if failure.kind in ("timeout", "connection", "protocol"):
         kind = failure.kind
     elif status == 429:
         kind = "rate_limit"
@@ -289,6 +289,14 @@ def lm_error(
             f"its params. Details: {detail}",
             model=model,
             status_code=status or 400,
+        )
+    if kind == "protocol":
+        return LMError(
+            f"Model server for {model!r}{where} did not give an OpenAI-style answer: {detail}. Check that the "
+            "api_base is the server's OpenAI-compatible endpoint (usually ending in /v1) and that nothing "
+            "(a proxy, a login page) answers in its place.",
+            model=model,
+            status_code=status,
         )
     if kind == "server":
         return LMError(

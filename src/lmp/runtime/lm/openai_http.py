@@ -123,11 +123,15 @@ def post(
     try:
         data = response.json()
     except ValueError:
+        # 502 (bad gateway) classes it as a server-side failure for the retries; the message keeps the
+        # status the server really sent.
         raise HTTPFailure(
-            "protocol", f"the server's answer is not JSON: {response.text[:200]!r}", status_code=502
+            "protocol", f"HTTP {response.status_code} with a body that is not JSON: {response.text[:200]!r}",
+            status_code=502,
         ) from None
     if not isinstance(data, dict):
-        raise HTTPFailure("protocol", f"the server's answer is not a JSON object: {str(data)[:200]!r}", 502)
+        raise HTTPFailure("protocol", f"HTTP {response.status_code} with JSON that is not an object: "
+                          f"{str(data)[:200]!r}", 502)
     return data
 
 
