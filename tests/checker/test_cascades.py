@@ -205,3 +205,12 @@ def test_unclosed_call_is_closed_before_the_next_statement() -> None:
 def test_error_in_a_declaration_header_is_one_error() -> None:
     diags = check(edit("module Classify(text: str) -> (topic: Topic) {", "module Classify(text: str) -> (topic: Topic) = {"))
     assert [(d.code, d.span.line + 1) for d in diags] == [("E001", 9)]
+
+
+def test_uses_of_a_declaration_dropped_by_its_header_error_are_not_unknown() -> None:
+    broken = edit('type Topic = "sports"', 'type Topic = = "sports"')
+    assert summary(check(broken)) == [
+        ("E001", 1, 14, "unexpected `=`; expected one of `(`, `{`, a name, a string")]
+    caller = "\nmodule Outer(text: str) -> (topic: Topic) {\n  return Classify(text: text)\n}\n"
+    broken = edit("(topic: Topic) {\n  let", "(topic: Topic) = {\n  let") + caller
+    assert summary(check(broken)) == [("E001", 9, 46, "unexpected `=`; expected `{`")]

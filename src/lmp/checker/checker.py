@@ -501,7 +501,7 @@ class Checker:
         return decl is not None and decl.syntax_error
 
     def unknown_name(self, name: str, span: Span, scope: Scope) -> None:
-        if self.lost(name):
+        if self.lost(name) or name in self.program.unparsed_names:
             return
         candidates = list(scope.vars) + list(self.program.tools) + list(self.program.modules) + list(
             self.program.retrievers) + list(BUILTINS)

@@ -115,6 +115,7 @@ class Lowering:
         self._syntax_errors = parsed.diagnostics
         # Sorted, so that each declaration asks in O(log n): a file may hold thousands of errors.
         self._error_offsets = sorted([d.span.start for d in parsed.diagnostics] + getattr(parsed, "unreported", []))
+        self.program.unparsed_names = frozenset(getattr(parsed, "unparsed_names", ()))
         decl_trees: list[Tree] = []
         for tree in parsed.trees:
             decl_trees.extend(c for c in tree.children if isinstance(c, Tree))
@@ -215,6 +216,8 @@ class Lowering:
             return t
         if name in self._imported_types:
             return self._imported_types[name]
+        if name in self.program.unparsed_names:
+            return ANY  # declared by a declaration with a syntax error, reported there
         known = list(PRIMITIVES) + list(self._type_trees) + list(self._imported_types)
         guess = suggest(name, known)
         self.error("E010", f"unknown type `{name}`", span_of(tok),
@@ -609,7 +612,7 @@ class Lowering:
             if isinstance(sig_expr, ir.Name):
                 pred.signature_ref = sig_expr.id
                 sig = self.program.signatures.get(sig_expr.id) or self._imported_sigs.get(sig_expr.id)
-                if sig is None:
+                if sig is None and sig_expr.id not in self.program.unparsed_names:
                     known = list(self.program.signatures) + list(self._imported_sigs)
                     guess = suggest(sig_expr.id, known)
                     self.error("E044", f"unknown signature `{sig_expr.id}`", sig_expr.span,

@@ -360,6 +360,8 @@ class Program:
     # Filled by the checker: type of each expression (by id), for hover and the interpreter.
     expr_types: dict[int, Type] = field(default_factory=dict)
     imported: list[Program] = field(default_factory=list)
+    # Declarations a syntax error removed whole (names only): their uses are not "unknown" as well.
+    unparsed_names: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def metrics(self) -> dict[str, Module]:

@@ -179,6 +179,8 @@ class IncrementalParser:
                 out.trees.extend(res.trees)
                 out.comments.extend(res.comments)
                 out.diagnostics.extend(_copy_diag(d, 0, 0) for d in res.diagnostics)
+                out.unreported.extend(res.unreported)
+                out.unparsed_names.extend(res.unparsed_names)
         return out
 
     def _region(self, chunk: str, start: int, line: int) -> ParseResult:
@@ -196,6 +198,8 @@ class IncrementalParser:
                 [_shift_tree(t, d_off, d_line) for t in res.trees],
                 [_copy_diag(d, d_off, d_line) for d in res.diagnostics],
                 [_shift_token(c, d_off, d_line) for c in res.comments],
+                unreported=[at + d_off for at in res.unreported],
+                unparsed_names=res.unparsed_names,
             )
         else:
             self.misses += 1
@@ -204,6 +208,8 @@ class IncrementalParser:
                 [_shift_tree(t, start, line) for t in local.trees],
                 [_copy_diag(d, start, line) for d in local.diagnostics],
                 [_shift_token(c, start, line) for c in local.comments],
+                unreported=[at + start for at in local.unreported],
+                unparsed_names=local.unparsed_names,
             )
         with self._lock:
             if chunk not in self._cache:

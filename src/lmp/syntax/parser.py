@@ -37,6 +37,7 @@ _ALL_KEYWORDS = frozenset(_DECL_KEYWORDS + _LINE_KEYWORDS + (
 _DECL_START = re.compile(r"(?:" + "|".join(_DECL_KEYWORDS) + r")\b")
 _MAYBE_DECL = re.compile(r'([A-Za-z_]\w*)[ \t]+[A-Za-z_"]')
 _LONE_CR = re.compile(r"\r(?!\n)")
+_DECL_NAME = re.compile(r"[ \t]*[A-Za-z_]\w*[ \t]+([A-Za-z_]\w*)")  # `signatur Name {` counts too
 
 _TOKEN_WORDS = {
     "NAME": "a name",
@@ -164,6 +165,8 @@ class ParseResult:
     # Offsets of syntax errors beyond the reporting cap: the declarations holding them are as damaged
     # as those whose error is shown (the checker stays quiet about what the error may have caused).
     unreported: list[int] = field(default_factory=list)
+    # Names of declarations dropped whole by recovery (an error in the header line).
+    unparsed_names: list[str] = field(default_factory=list)
 
 
 def _describe(terminal: str) -> str:
@@ -485,6 +488,16 @@ class _Region:
     # ------------------------------------------------------------ recovery
 
     def recover(self, result: ParseResult, seen: set[tuple[int, str]]) -> None:
+        header = self.base
+        if not self._recover(result, seen):
+            # Nothing of the declaration survived: its name is remembered, so that its uses are not
+            # reported as unknown on top of the syntax error.
+            m = _DECL_NAME.match(header)
+            if m is not None:
+                result.unparsed_names.append(m.group(1))
+
+    def _recover(self, result: ParseResult, seen: set[tuple[int, str]]) -> bool:
+        """Parse the declaration, repairing or skipping lines; whether a tree came out of it."""
         closed_at_end = False
         for _attempt in range(_MAX_TRIES_PER_DECL):
             try:
@@ -492,7 +505,7 @@ class _Region:
             except RecursionError:
                 result.diagnostics.append(Diagnostic("E003", "nesting too deep to parse",
                                                      self.pos.span_at(self.start, 0)))
-                return
+                return False
             except UnexpectedInput as err:
                 if isinstance(err, UnexpectedCharacters):
                     offset = self.to_file(err.pos_in_stream)
@@ -504,20 +517,21 @@ class _Region:
                         self.report(diag, result, seen)
                         result.trees.append(outcome[0])
                         result.comments.extend(outcome[1])
-                        return
+                        return True
                     more = outcome
                 else:
                     if closed_at_end:
-                        return
+                        return False
                     closed_at_end = True
                     diag, more = self.end_error(err)
                 self.report(diag, result, seen)
                 if not more:
-                    return
+                    return False
                 continue
             result.trees.append(tree)
             result.comments.extend(comments)
-            return
+            return True
+        return False
 
     def report(self, diag: Diagnostic | None, result: ParseResult, seen: set[tuple[int, str]]) -> None:
         if diag is None:
