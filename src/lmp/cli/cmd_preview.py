@@ -23,6 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _inputs_header(example: str | None, from_cli: list[str]) -> str:
+    given = ", ".join(from_cli)
+    if example is None:
+        return f"inputs: {given} from -i" if from_cli else "example: -"
+    return f"example: {example}" + (f" ({given} from -i)" if from_cli else "")
+
+
 def run(args: argparse.Namespace) -> int:
     from lmp.project import load_program
     from lmp.runtime.inputs import InputValueError, parse_assignments
@@ -45,12 +52,15 @@ def run(args: argparse.Namespace) -> int:
     except InputValueError as exc:
         raise UsageError(str(exc)) from None
     preview = render_preview(program, args.target, example=args.example, inputs=inputs, state=args.state)
+    # Where the inputs came from: an example that -i overrode entirely is not the preview's example.
+    if inputs and preview.example is not None and args.example is None and set(types) <= set(inputs):
+        preview.example = None
     if args.json:
         print(json.dumps(preview.to_json(), indent=2, ensure_ascii=False))
         return 0
     print(f"predictor: {preview.predictor_id}  (signature {preview.signature}, adapter {preview.adapter}, "
           f"model {preview.model or '?'})")
-    print(f"example: {preview.example or '-'}   state: {preview.state or '-'}")
+    print(f"{_inputs_header(preview.example, list(inputs))}   state: {preview.state or '-'}")
     for m in preview.messages:
         print(f"\n──── {m['role']} ────")
         print(m["content"])
