@@ -147,26 +147,37 @@ def _health(root: str) -> tuple[str, str]:
         return "down", f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
 
 
+# A server that refuses connections is given less time than one that says it is loading: it may be starting
+# (a `lmp serve-local` launched at the same moment), but more often LMP_LOCAL_URL names one that is not running.
+UNREACHABLE_TIMEOUT = 30.0
+
+
 def wait_ready(url: str, timeout: float | None = None) -> float:
     """Poll the server's /health until it answers (503 "Loading model" means: not yet). Returns the seconds
-    waited; raises LMConnectionError naming the last answer and the setting to raise after `timeout` seconds."""
+    waited; raises LMConnectionError naming the last answer and the setting to raise after `timeout` seconds
+    (or after UNREACHABLE_TIMEOUT, if shorter, while nothing accepts the connection)."""
     timeout = configured_ready_timeout() if timeout is None else timeout
     root = _server_root(url)
     started = time.monotonic()
-    deadline = started + timeout
     pause = 0.05
     while True:
         state, said = _health(root)
         if state == "ready":
             return time.monotonic() - started
-        if time.monotonic() >= deadline:
-            doing = "was still loading the model" if state == "loading" else "was not reachable"
+        waited = time.monotonic() - started
+        if state == "loading" and waited >= timeout:
             raise LMConnectionError(
-                f"The local model server at {root} {doing} after {timeout:.0f} s (last answer: {said}). A busy "
-                f"machine loads slower: raise {READY_TIMEOUT_ENV} (now {timeout:.0f} s), or start the server "
-                "first with `lmp serve-local` and point LMP_LOCAL_URL at it."
+                f"The local model server at {root} was still loading the model after {timeout:.0f} s (last answer: "
+                f"{said}). A busy machine loads slower: raise {READY_TIMEOUT_ENV} (now {timeout:.0f} s), or start "
+                "the server first with `lmp serve-local` and point LMP_LOCAL_URL at it."
             )
-        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        if state == "down" and waited >= min(timeout, UNREACHABLE_TIMEOUT):
+            raise LMConnectionError(
+                f"The local model server at {root} was not reachable after {waited:.0f} s ({said}). Is it running? "
+                "Start it with `lmp serve-local` and check LMP_LOCAL_URL, or unset LMP_LOCAL_URL to let lmp start "
+                "its own."
+            )
+        time.sleep(pause)
         pause = min(pause * 2, 1.0)
 
 
