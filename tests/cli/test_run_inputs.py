@@ -64,3 +64,14 @@ def test_preview_reads_inputs_by_type_too(tmp_path, capsys):
     assert code == 2 and "-i items: expected list[str] as JSON" in err
     code, out, _ = run(capsys, "preview", str(prog), "M.p", "-i", 'items=["a,b"]', "--json")
     assert code == 0 and "[1] a,b" in json.dumps(json.loads(out)["messages"])
+
+
+def test_run_on_a_folder_lists_its_programs(tmp_path, capsys):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "typed.lmp").write_text(TYPED)
+    (tmp_path / "types_only.lmp").write_text('type Color = "red" | "green"\n')
+    for command in (["run"], ["eval", "--dev", "d.jsonl", "--metric", "exact_match"]):
+        code, _, err = run(capsys, command[0], str(tmp_path), *command[1:])
+        assert code == 2
+        assert f"lmp {command[0]}: {tmp_path} is a folder: lmp {command[0]} takes one .lmp file" in err
+        assert "sub/typed.lmp  (M)" in err and "types_only" not in err

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-
-from lmp.cli.main import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,10 +37,9 @@ def load_for(args: argparse.Namespace, default_state: bool = True) -> tuple[obje
     """Load the program; `--state` is validated against the schema and the signatures (lmp.optimize.state).
     default_state=False: ignore `<prog>.state.json` (optimize starts from the program as written)."""
     from lmp.api import load
-    from lmp.cli.cmd_run import choose_module, configure_cli
+    from lmp.cli.cmd_run import choose_module, configure_cli, require_program
 
-    if not os.path.exists(args.program):
-        raise UsageError(f"no such file: {args.program}")
+    require_program(args.program, args.command)
     configure_cli(args)
     state = getattr(args, "state", None)
     handle = load(args.program, state=None)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from lmp.cli.main import UsageError
@@ -31,12 +30,12 @@ def _inputs_header(example: str | None, from_cli: list[str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lmp.cli.cmd_run import require_program
     from lmp.project import load_program
     from lmp.runtime.inputs import InputValueError, parse_assignments
     from lmp.runtime.preview import find_predictor, output_schema, render_preview
 
-    if not os.path.exists(args.program):
-        raise UsageError(f"no such file: {args.program}")
+    require_program(args.program, "preview")
     loaded = load_program(args.program)
     if loaded.errors:
         print(f"warning: {args.program} has {len(loaded.errors)} error(s) (see `lmp check`); previewing anyway",

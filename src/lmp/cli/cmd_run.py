@@ -30,6 +30,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def require_program(path: str, command: str = "run") -> None:
+    """A usage error unless `path` is a file; for a folder, name the programs in it that have modules."""
+    if os.path.isdir(path):
+        from lmp.cli.cmd_check import collect_files
+        from lmp.ir.project import load_ir
+
+        found: list[str] = []
+        files = collect_files([path])
+        for f in files[:50]:
+            program = load_ir(f).program
+            modules = [n for n, m in program.modules.items() if not m.is_metric and m.path == program.path]
+            if modules:
+                found.append(f"  {os.path.relpath(f)}  ({', '.join(modules)})")
+        listing = ("; its programs with modules:\n" + "\n".join(found)) if found else (
+            f"; it holds no .lmp file with a module ({len(files)} .lmp file(s) found)")
+        usage = "FILE.lmp PREDICTOR" if command == "preview" else "FILE.lmp [Module]"
+        raise UsageError(f"{path} is a folder: lmp {command} takes one .lmp file, e.g. `lmp {command} {usage}`"
+                         f"{listing}")
+    if not os.path.exists(path):
+        raise UsageError(f"no such file: {path}")
+
+
 def model_overrides(values: list[str]) -> tuple[str | None, dict[str, str]]:
     default: str | None = None
     roles: dict[str, str] = {}
@@ -67,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from lmp.api import load
     from lmp.runtime.inputs import InputValueError, parse_assignments
 
-    if not os.path.exists(args.program):
-        raise UsageError(f"no such file: {args.program}")
+    require_program(args.program, "run")
     hist = configure_cli(args)
     handle = load(args.program, state=args.state)
     module = choose_module(handle.program, args.module)
