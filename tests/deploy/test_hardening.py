@@ -150,3 +150,56 @@ def test_drain_timeout_answers_in_flight_runs_and_exits_within_a_second(classify
     req = [x for x in logs if x["event"] == "request"][-1]
     assert req["status"] == 503 and req["error"] == "shutting_down"
     assert not [x for x in logs if x["event"] == "internal_error"]
+
+
+# ---------------------------------------------------------------- the response cache (item 10)
+
+
+def _cached_server(classify_path):
+    import io
+
+    from lmp.api import load
+    from lmp.deploy.server import BackgroundServer, JsonLog, LmpServer, MeteringHistory, ServeOptions
+    from lmp.runtime import settings
+    from lmp.runtime.lm import FakeLM
+
+    history = MeteringHistory(max_records=100)
+    settings.configure(lm=FakeLM(default=CLASSIFY_ANSWER, history=history), history=history)
+    log = io.StringIO()
+    server = LmpServer(load(classify_path), ServeOptions(cache=True), log=JsonLog(log), history=history)
+    return BackgroundServer(server), log
+
+
+def _wait_warmup(bg, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while bg.server.not_ready_reason == "starting" and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_corrupt_cache_is_moved_aside_and_the_server_is_ready(tmp_path, classify_path):
+    cache_dir = tmp_path / "cache"  # LMP_CACHE_DIR (tests/deploy/conftest.py)
+    cache_dir.mkdir()
+    (cache_dir / "responses.sqlite").write_bytes(b"not a database at all\n" * 100)
+    bg, log = _cached_server(classify_path)
+    with pytest.warns(UserWarning, match="moved it to"), bg:
+        assert httpx.get(bg.url + "/readyz").json()["status"] == "ready"
+        r = httpx.post(bg.url + "/modules/Classify", json={"event": "Battle"})
+        assert r.status_code == 200, r.text
+    events = [json.loads(line) for line in log.getvalue().splitlines()]
+    moved = next(e for e in events if e["event"] == "cache_moved_aside")
+    assert moved["path"] == str(cache_dir / "responses.sqlite") and ".corrupt-" in moved["moved_to"]
+
+
+def test_readyz_is_not_ready_when_the_cache_cannot_be_opened(tmp_path, classify_path):
+    (tmp_path / "cache" / "responses.sqlite").mkdir(parents=True)  # a directory where the file should be
+    bg, _ = _cached_server(classify_path)
+    bg.start(wait_ready=False)
+    try:
+        _wait_warmup(bg)
+        r = httpx.get(bg.url + "/readyz")
+        assert r.status_code == 503
+        reason = r.json()["reason"]
+        assert "response cache" in reason and str(tmp_path / "cache" / "responses.sqlite") in reason
+        assert httpx.post(bg.url + "/modules/Classify", json={"event": "Battle"}).json()["error"] == "not_ready"
+    finally:
+        bg.stop()

@@ -46,6 +46,7 @@ from lmp.deploy.schema import openapi_document, request_model, response_model, s
 from lmp.runtime import settings as rt_settings
 from lmp.runtime.errors import LMOutputError, LmpRuntimeError
 from lmp.runtime.lm.base import LMAuthError, LMConnectionError, LMError, LMRateLimitError, LMTimeoutError
+from lmp.runtime.lm.cache import CacheUnavailable
 from lmp.runtime.lm.history import CallRecord, History, Totals
 from lmp.secrets import install_log_scrubbing, scrub, scrub_data
 
@@ -222,9 +223,9 @@ class LmpServer:
                 if self.warmup is not None:
                     self.warmup()
                 else:
-                    warm_models(self.handle, self.run_settings)
+                    warm_models(self.handle, self.run_settings, self.log)
             except Exception as exc:  # noqa: BLE001 - reported by /readyz and the log
-                self.not_ready_reason = f"model warm-up failed: {exc}"
+                self.not_ready_reason = str(exc) if isinstance(exc, CacheUnavailable) else f"model warm-up failed: {exc}"
                 self.log("not_ready", level="error", reason=self.not_ready_reason)
                 return
             self.ready = True
@@ -285,10 +286,15 @@ def _version() -> str:
     return __version__
 
 
-def warm_models(handle: ProgramHandle, run_settings: dict[str, Any]) -> None:
-    """Start the embedded local model's server if a role resolves to it (and no LMP_LOCAL_URL)."""
+def warm_models(handle: ProgramHandle, run_settings: dict[str, Any], log: JsonLog | None = None) -> None:
+    """Open the response cache (a corrupt file is moved aside with a warning; one that cannot be
+    opened at all keeps the server unready), then start the embedded local model's server if a role
+    resolves to it (and no LMP_LOCAL_URL)."""
     with rt_settings.context(**run_settings):
+        cache = rt_settings.response_cache()
         ids = _model_ids(handle)
+    if cache is not None and cache.moved_aside is not None and log is not None:
+        log("cache_moved_aside", level="warning", path=str(cache.path), moved_to=str(cache.moved_aside))
     if any(m in ("local", "local-text") for m in ids.values()) and not os.environ.get("LMP_LOCAL_URL"):
         from lmp.runtime.lm.local import shared_server
 

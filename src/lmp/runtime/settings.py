@@ -112,6 +112,12 @@ def _cache_for(setting: bool | str | DiskCache) -> DiskCache | None:
         return _caches[path]
 
 
+def response_cache() -> DiskCache | None:
+    """The disk cache calls made now would use (opening it; None with caching off). Raises
+    `lmp.runtime.lm.cache.CacheUnavailable` when the file cannot be opened at all."""
+    return _cache_for(current().cache)
+
+
 def declared_models(program: Program | None) -> dict[str, tuple[str, dict[str, Any]]]:
     if program is None:
         return {}

@@ -14,6 +14,7 @@ import os
 import sqlite3
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -107,6 +108,23 @@ def _while_locked(statement: Callable[[], object]) -> None:
         delay = min(delay * 2, 0.2)
 
 
+class CacheWarning(UserWarning):
+    """The response cache file was unusable: moved aside (or skipped), calls go on without it."""
+
+
+class CacheUnavailable(OSError):  # noqa: N818 - reads as a state
+    """The cache file cannot be opened or created at all (a permission, a path that is a directory)."""
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """SQLite's words for a file that is not (or no longer) a database, as opposed to a lock or a
+    missing permission (OperationalError), which moving the file aside would not fix."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return True
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text
+
+
 class DiskCache:
     """Thread-safe, multi-process-safe response cache.
 
@@ -130,14 +148,65 @@ class DiskCache:
         self._local = threading.local()
         self.hits = 0
         self.misses = 0
+        self.moved_aside: Path | None = None  # where a corrupt file went, if this open found one
+        self._warned = False
         if enabled:
+            self._open()
+
+    def _open(self) -> None:
+        """Create or check the file. A corrupt one (any call would fail with "file is not a database")
+        is moved to `<name>.corrupt-<timestamp>` with a warning naming both paths, and a fresh cache
+        starts; a file that cannot be opened at all raises CacheUnavailable."""
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            _while_locked(
-                lambda: self._conn().execute(
-                    "CREATE TABLE IF NOT EXISTS responses ("
-                    " key TEXT PRIMARY KEY, model TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL)"
-                )
+            try:
+                self._create_and_probe()
+            except sqlite3.DatabaseError as exc:
+                if not _is_corruption(exc):
+                    raise
+                self._move_aside(exc)
+                self._create_and_probe()
+        except (sqlite3.Error, OSError) as exc:
+            self.close()
+            raise CacheUnavailable(f"the response cache {self.path} cannot be opened: {exc}. Fix its permissions "
+                                   "or point LMP_CACHE_DIR elsewhere, or run without the cache (--no-cache)") from exc
+
+    def _create_and_probe(self) -> None:
+        _while_locked(
+            lambda: self._conn().execute(
+                "CREATE TABLE IF NOT EXISTS responses ("
+                " key TEXT PRIMARY KEY, model TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL)"
             )
+        )
+        # Reads the table's root page: a damaged file fails here, at open, not on every call later.
+        self._conn().execute("SELECT key FROM responses LIMIT 1").fetchall()
+
+    def _move_aside(self, exc: BaseException) -> None:
+        self.close()
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        os.replace(self.path, target)
+        # Its write-ahead log belongs to the old file: replayed into a fresh one it would corrupt it too.
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + suffix)
+            if side.exists():
+                os.replace(side, target.with_name(target.name + suffix))
+        self.moved_aside = target
+        warnings.warn(f"the response cache {self.path} was not a usable database ({exc}); moved it to {target} "
+                      "and started a fresh cache", CacheWarning, stacklevel=4)
+
+    def _skip(self, exc: sqlite3.DatabaseError) -> None:
+        """Damage found after open: the call goes on without the cache (warned once per cache)."""
+        if not _is_corruption(exc):
+            raise exc
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"the response cache {self.path} is damaged ({exc}); calls go on without it. Move the "
+                          "file aside or delete it; the next run starts a fresh cache", CacheWarning, stacklevel=4)
 
     def _conn(self) -> sqlite3.Connection:
         # One connection per thread: sqlite connections must not be shared across threads, and WAL
@@ -161,7 +230,11 @@ class DiskCache:
             if value is not None:
                 self._memory.move_to_end(key)
         if value is None:
-            row = self._conn().execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
+            try:
+                row = self._conn().execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
+            except sqlite3.DatabaseError as exc:
+                self._skip(exc)
+                row = None
             if row is None:
                 with self._lock:
                     self.misses += 1
@@ -198,10 +271,13 @@ class DiskCache:
             "finish_reason": response.finish_reason,
         }
         self._remember(key, value)
-        self._conn().execute(
-            "INSERT OR REPLACE INTO responses (key, model, value, created) VALUES (?, ?, ?, ?)",
-            (key, response.model, json.dumps(value, ensure_ascii=False), time.time()),
-        )
+        try:
+            self._conn().execute(
+                "INSERT OR REPLACE INTO responses (key, model, value, created) VALUES (?, ?, ?, ?)",
+                (key, response.model, json.dumps(value, ensure_ascii=False), time.time()),
+            )
+        except sqlite3.DatabaseError as exc:
+            self._skip(exc)
 
     def _remember(self, key: str, value: dict[str, Any]) -> None:
         with self._lock:
