@@ -214,7 +214,7 @@ def _token_text(tok: Token) -> str:
 
 def _error_diagnostic(err: UnexpectedInput, pos: Positions) -> Diagnostic:
     """The diagnostic for a Lark error in a text whose offsets are the original ones (inline
-    signatures); declarations go through `_Region.diagnose`, which maps offsets back first."""
+    signatures); declarations go through `_Region`, which maps offsets back and repairs first."""
     if isinstance(err, UnexpectedCharacters):
         return _character_diagnostic(pos, err.pos_in_stream)
     if isinstance(err, UnexpectedToken) and err.token.type != "$END":
@@ -475,7 +475,7 @@ class _Region:
             return self.to_file(err.token.start_pos, edits)
         return self.code_end
 
-    def attempt(self, edits: list[tuple[int, int, str]], past: int) -> tuple[Tree, list[Token]] | None | bool:
+    def attempt(self, edits: list[tuple[int, int, str]], past: int) -> tuple[Tree, list[Token]] | bool:
         """Try a repair: the tree when the declaration now parses, True when the parser now gets
         past offset `past` (a later, separate error), False when the repair does not help."""
         try:
