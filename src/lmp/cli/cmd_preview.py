@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Render a predictor's prompt: system message, demos and the user message.")
     p.add_argument("program", help="the .lmp file")
     p.add_argument("target", help="predictor (Module.name or name) or signature")
-    p.add_argument("-i", dest="fields", action="append", default=[], metavar="FIELD=VALUE", help="an input value")
+    p.add_argument("-i", dest="fields", action="append", default=[], metavar="FIELD=VALUE",
+                   help="an input value, read by its declared type as in `lmp run -i` (overrides the example's)")
     p.add_argument("--example", metavar="NAME", help="take inputs from this `example` block")
     p.add_argument("--state", metavar="STATE.json", help="apply optimized instructions/demos")
     p.add_argument("--json", action="store_true", help="print the preview as JSON")

@@ -13,11 +13,20 @@ from lmp.cli.main import UsageError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a module on inputs (or a JSONL batch) and print its typed outputs",
                        description="Run a module (or one signature on its own) of a .lmp program. Single run: -i field=value ...; batch: "
-                       "--input rows.jsonl (resumable: rerun after Ctrl-C skips finished rows).")
+                       "--input rows.jsonl (resumable: rerun after Ctrl-C skips finished rows).",
+                       epilog="Batch output: one record per input row, numbered by its line in ROWS.jsonl (`_row`, "
+                       "from 1), with `output` or `error`. A line that is not a JSON object is reported with its line "
+                       "number and recorded as a failed row; the other rows run. Keys that are not inputs of the "
+                       "module are named in one warning. A half-written last line left by a killed run is cut off "
+                       "before resuming, and at the end every row must have exactly one record. Exit codes: 0 every "
+                       "row succeeded; 1 a row failed, a line was not a JSON object, or a row has no single record; "
+                       "2 bad usage (e.g. an -i value that does not fit its type); 130 interrupted (rerun to resume).")
     p.add_argument("program", help="the .lmp file")
     p.add_argument("module", nargs="?", help="module, or signature run on its own, to run (default: the only module)")
     p.add_argument("-i", dest="fields", action="append", default=[], metavar="FIELD=VALUE",
-                   help="an input value (JSON for lists/records/numbers); repeat for each input")
+                   help="an input value, read by the input's declared type: text as typed for str; one of the "
+                   "members for a literal union; a number for int/float; true/false for bool; JSON for lists, "
+                   "dicts and records (e.g. -i 'tags=[\"a\", \"b\"]'); null for an optional. Repeat for each input")
     p.add_argument("--json", action="store_true", help="print the outputs as JSON")
     p.add_argument("--input", metavar="ROWS.jsonl", help="batch: one JSON object of inputs per line")
     p.add_argument("--output", metavar="OUT.jsonl", help="batch results (default: ROWS.out.jsonl)")
