@@ -68,6 +68,10 @@ ACCEPTED: list[tuple[str, Type, Any, list[str]]] = [
     ("Answer: C", ABCDE, "C", [note("Answer: C", "C", "answer label")]),
     ("The answer is E.", ABCDE, "E", [note("The answer is E.", "E", "answer label")]),
     ("**D.** department store", ABCDE, "D", [note("**D.** department store", "D", "answer label")]),
+    # the local model's own answers, verbatim
+    ("The answer to the multiple-choice question is:\n\nA. fast food restaurant", ABCDE, "A",
+     ['f: "The answer to the multiple-choice question is:\\n\\nA. fast … -> "A" (answer label)']),  # clipped
+    ("Your answer is:\n\nE", ABCDE, "E", [note("Your answer is:\n\nE", "E", "answer label")]),
     ("f: (c) bus stop", ABCDE, "C", [note("f: (c) bus stop", "C", "answer label")]),
     ("Economic Events: the tulip bubble", CAT, "Economic Events",
      [note("Economic Events: the tulip bubble", "Economic Events", "answer label")]),

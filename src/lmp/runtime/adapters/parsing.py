@@ -77,8 +77,8 @@ _NUMBER_WORDS = {w: i for i, w in enumerate(
     "sixteen seventeen eighteen nineteen twenty".split())}
 # "Answer:", "The answer is", "Final answer -", "Option" ... before the value itself.
 _ANSWER_PREFIX = re.compile(
-    r"^(?:(?:the|my|final|correct|best|right)\s+)*(?:answer|option|choice|output|label|result)\b"
-    r"(?:\s+is\b)?\s*[:=\-–]?\s*",
+    r"^(?:(?:the|my|your|final|correct|best|right)\s+)*(?:answer|option|choice|output|label|result)\b"
+    r"(?:\s+to\s+(?:[\w-]+\s+){0,4}?question)?(?:\s+is\b)?\s*[:=\-–]?\s*",
     re.IGNORECASE,
 )
 _TRAILING = ".!;:,"
