@@ -7,6 +7,7 @@ import bisect
 from lsprotocol import types as lsp
 
 from lmp.diagnostics import Span
+from lmp.syntax.positions import line_starts
 
 
 class LineMap:
@@ -17,12 +18,8 @@ class LineMap:
     def __init__(self, text: str, encoding: str = "utf-16") -> None:
         self.text = text
         self.encoding = encoding
-        self.starts = [0]
-        find = text.find
-        i = find("\n")
-        while i != -1:
-            self.starts.append(i + 1)
-            i = find("\n", i + 1)
+        # The parser's line breaks (`\r\n`, `\n`, a lone `\r`), so that a Span's line is this line.
+        self.starts = line_starts(text)
         self._ascii = text.isascii()
 
     def line_text(self, line: int) -> str:
