@@ -178,3 +178,13 @@ def test_resolution_follows_the_realpath_of_the_root(tmp_path: Path) -> None:
     link = tmp_path / "link"
     os.symlink(root, link)
     assert load_program(link / "main.lmp").errors == []
+
+
+def test_a_refused_import_leads_nowhere(tmp_path: Path) -> None:
+    # Go-to-definition follows `Import.resolved`: an editor must not be sent to open /proc/self/environ.
+    root = project(tmp_path)
+    main_file = root / "main.lmp"
+    main_file.write_text('import "/proc/self/environ"\nimport "../x.lmp"\nimport "missing.lmp"\n' + QA)
+    loaded = load_program(main_file)
+    assert [i.resolved for i in loaded.program.imports] == [None, None, None]
+    assert sorted(d.code for d in loaded.diagnostics) == ["E100", "E102", "E102"]

@@ -108,7 +108,8 @@ class _Loader:
         self.diagnostics.extend(parsed.diagnostics)
         program.imported = imported
         for imp in program.imports:
-            imp.resolved = resolved.get(imp.name, os.path.normpath(os.path.join(os.path.dirname(path), imp.name)))
+            # None for a refused or missing import: go-to-definition must not lead an editor there.
+            imp.resolved = resolved.get(imp.name)
         _merge_imports(program, imported, self.diagnostics)
         self.files[path] = program
         return program

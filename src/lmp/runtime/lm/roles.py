@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lmp.ir.model_params import MissingEnvError, resolve_env
-from lmp.secrets import register_secrets_in
+from lmp.secrets import install_log_scrubbing, register_secrets_in
 
 from .base import LM, LMAuthError
 from .cache import DiskCache
@@ -115,8 +115,10 @@ def resolve_model(
     api_base = env.get(_env_name("LMP_API_BASE_", role))
     if api_base:
         params["api_base"] = api_base
-    # Every key lmp is given, whatever its source, is masked wherever it could be echoed back.
+    # Every key lmp is given, whatever its source, is masked wherever it could be echoed back,
+    # log lines of any library included.
     register_secrets_in(params)
+    install_log_scrubbing()
     return model_id, params
 
 
