@@ -78,7 +78,7 @@ class _Interrupts:
             sys.stderr.write("\ninterrupted again: quitting now (finished work is saved; rerun to resume)\n")
             sys.stdout.flush()
             sys.stderr.flush()
-        os._exit(130 if self.signum == signal.SIGINT else 128 + signum)
+        os._exit(self.exit_code())
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
