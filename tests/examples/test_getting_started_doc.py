@@ -59,8 +59,10 @@ def test_every_command_in_getting_started_works_in_an_empty_folder(tmp_path):
         if cmd.startswith("lmp check"):  # no model involved: the output is exactly the doc's
             assert got.rstrip("\n").splitlines() == [ln for ln in shown], f"$ {cmd}\n{got}"
         elif cmd.startswith("lmp preview") and "state: -" in shown[1]:
-            assert got.splitlines()[:2] == shown[:2], f"$ {cmd}\n{got}"
-            assert "The battery died after two days. Avoid." in got
+            # The messages are exactly the doc's; the constraint section after them depends on whether the
+            # local model is installed here (the doc shows it installed).
+            cut = next((i for i, ln in enumerate(shown) if ln.startswith("──── constraint")), len(shown))
+            assert got.splitlines()[:cut] == shown[:cut], f"the doc's output of `$ {cmd}` is outdated:\n{got}"
         elif cmd.startswith("lmp optimize"):
             assert "on 6 train / 4 dev rows" in got and "state written to sentiment.state.json" in got, got
         elif cmd.startswith("lmp eval"):
