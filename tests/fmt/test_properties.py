@@ -162,3 +162,17 @@ def test_formatting_valid_programs_is_safe_and_idempotent(text: str) -> None:
     if parse(text).diagnostics:  # the generator aims at valid text; skip the rare miss
         return
     assert_formats_safely(text)
+
+
+def test_the_default_profile_is_deterministic() -> None:
+    """CI and a fresh clone run the same examples every time (tests/conftest.py); only the nightly profile
+    searches at random."""
+    import os
+
+    import pytest
+
+    if os.environ.get("HYPOTHESIS_PROFILE", "ci") != "ci":
+        pytest.skip(f"HYPOTHESIS_PROFILE={os.environ['HYPOTHESIS_PROFILE']} chosen")
+    assert settings.default.derandomize is True
+    assert settings.default.database is None
+    assert settings.default.max_examples >= 300
