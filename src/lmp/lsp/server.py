@@ -620,6 +620,15 @@ def create_server() -> LmpLanguageServer:
         if "debounceMs" in ls.options:
             ls.debounce = max(0.0, float(ls.options["debounceMs"]) / 1000)
 
+    @ls.feature(lsp.SHUTDOWN)
+    @guarded()
+    def shutdown(ls: LmpLanguageServer, *args: Any) -> None:
+        # Queued analyses and background indexing are for an editor that is leaving: drop them, so the
+        # interpreter does not finish them (it joins executor threads at exit) before the process ends.
+        for task in list(ls._tasks.values()):
+            task.cancel()
+        ls._executor.shutdown(wait=False, cancel_futures=True)
+
     @ls.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
     @guarded()
     def did_change_configuration(ls: LmpLanguageServer, params: lsp.DidChangeConfigurationParams) -> None:
