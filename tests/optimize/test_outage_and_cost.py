@@ -83,16 +83,17 @@ def test_a_checkpointed_baseline_without_a_failure_count_is_measured_again(tmp_p
     task, _ = models
     handle, train, dev, metric = setup(tmp_path)
     out = str(tmp_path / "old.state.json")
+    small = {"num_candidate_programs": 2}
     with pytest.raises(KeyboardInterrupt):
         optimize(handle, optimizer="random-search", trainset=train, devset=dev, metric=metric, output=out,
-                 reporter=Reporter(quiet=True, callback=_interrupt), concurrency=1)
+                 settings=small, reporter=Reporter(quiet=True, callback=_interrupt), concurrency=1)
     path = checkpoint_path(out)
     ck = json.loads(open(path).read())
     key = next(k for k in ck["data"] if k.startswith("dev:before"))
     ck["data"][key] = {"score": 0.0, "n": len(dev), "ci": [0, 0], "candidate": {}}
     open(path, "w").write(json.dumps(ck))
     res = optimize(lmp.load(toy.FIXTURES / "toy.lmp"), optimizer="random-search", trainset=train, devset=dev,
-                   metric=metric, output=out, settings={"num_candidate_programs": 2}, reporter=Reporter(quiet=True), concurrency=1)
+                   metric=metric, output=out, settings=small, reporter=Reporter(quiet=True), concurrency=1)
     assert res.before == pytest.approx(0.5)
 
 
