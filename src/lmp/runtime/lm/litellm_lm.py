@@ -460,8 +460,9 @@ class LiteLLM(LM):
             return self._complete(messages, params, summary(constraint, "none"))
         try:
             return self._complete(messages, {**params, **fields}, summary(constraint, mode))
-        except LMBadRequestError as exc:
-            if exc.status_code not in (400, 422) or not is_rejection(str(exc), fields):
+        except LMError as exc:
+            # 400/422 from servers that validate the field; llama.cpp answers an unparsable grammar with 500.
+            if exc.status_code not in (400, 422, 500) or not is_rejection(str(exc), fields):
                 raise
             # Once per process and endpoint: this call and every later one go unconstrained.
             remember_rejection(self.api_base, self.model, mode, str(exc))
