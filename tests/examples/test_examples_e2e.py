@@ -107,9 +107,11 @@ def test_react_agent_runs_or_fails_clearly(lmp):
 
 def test_judge_metric_for_eval(lmp):
     proc = lmp("eval", "examples/judge/judge.lmp", "--dev", "examples/judge/dev.jsonl", "--metric", "summary_ok",
-               "--limit", "1", "--json", "--concurrency", "1")
+               "--limit", "1", "--json", "--concurrency", "1", check=False)
     summary = json.loads(proc.stdout)
     assert 0.0 <= summary["score"] <= 1.0
+    # A row the 135M model fails on (an unparsable answer) is reported, and makes lmp eval exit 1.
+    assert proc.returncode == (1 if summary["failed"] else 0), proc.stderr
 
 
 def test_judge_state_from_optimize():
