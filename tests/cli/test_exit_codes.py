@@ -40,11 +40,18 @@ def _dev(tmp_path: Path, n: int) -> Path:
 
 
 def test_eval_where_every_row_fails_exits_1(tmp_path, label, capsys):
-    # 4 rows: under the old default cap (at least 10) all four failures were a "score" with exit 0.
-    code, _, err = run(capsys, "eval", str(label), "--dev", str(_dev(tmp_path, 4)), "--metric", "exact_match",
-                       "--model", "fake:not an answer")
-    assert code == 1
-    assert "rows failed (more than 2)" in err  # the default cap is half the rows, as documented
+    # 6 rows one at a time: under the old default cap (at least 10) six failures were a "score" with exit 0.
+    code, out, err = run(capsys, "eval", str(label), "--dev", str(_dev(tmp_path, 6)), "--metric", "exact_match",
+                         "--model", "fake:not an answer", "--concurrency", "1")
+    assert code == 1 and out == ""
+    assert "4 rows failed (more than 3)" in err  # stopped early: the default cap is half the rows, as documented
+
+
+def test_eval_whose_only_row_fails_shows_it_and_exits_1(tmp_path, label, capsys):
+    # Every row ran, so the failure is shown in the table and the summary rather than cut short.
+    code, out, _ = run(capsys, "eval", str(label), "--dev", str(_dev(tmp_path, 1)), "--metric", "exact_match",
+                       "--model", "fake:not an answer", "--json")
+    assert code == 1 and json.loads(out)["failed"] == 1
 
 
 def test_eval_with_one_failed_row_prints_everything_then_exits_1(tmp_path, label, capsys):

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     # optimizer trials on small sets).
     cap = args.max_errors if args.max_errors is not None else len(examples) // 2
     result = evaluate(runner, examples, metric, None, concurrency=args.concurrency, progress=None,
-                      out=args.out, max_errors=cap)
+                      out=args.out, max_errors=cap, raise_when_complete=False)
     failed = len(result.failed)
     if args.json:
         print(json.dumps({"metric": metric.name, "score": result.score, "ci": list(result.ci), "n": result.n,

@@ -169,12 +169,14 @@ def score_row(runner: Runner, metric: Metric, index: int, example: Example, keep
 def evaluate(runner: Runner, examples: list[Example], metric: Metric, candidate: Candidate | None = None, *,
              concurrency: int = 4, progress: bool | None = False, label: str = "", stop_below: float | None = None,
              budget: Budget | None = None, out: str | None = None, memo: dict[tuple[str, str], Any] | None = None,
-             max_errors: int | None = None, keep_traces: bool = False, unparsed_is_zero: bool = False) -> EvalResult:
+             max_errors: int | None = None, keep_traces: bool = False, unparsed_is_zero: bool = False,
+             raise_when_complete: bool = True) -> EvalResult:
     """Score `candidate` on `examples`. Failing rows score 0; more than `max_errors` of them (default: half
     the rows, at least 10, so a few failures do not stop an optimizer's trial on a small set; `lmp eval`
     passes half the rows) stop the evaluation with TooManyErrors, since the program is likely broken.
     `unparsed_is_zero`: answers that do not parse are only a low score, not an error (an optimizer's
-    trial of a weak candidate must not end the whole run)."""
+    trial of a weak candidate must not end the whole run). `raise_when_complete=False`: when every row ran
+    anyway, failures past the cap are left in the result rather than raised (`lmp eval` shows them all)."""
     start = time.perf_counter()
     runner.apply(candidate)
     fp = fingerprint(candidate)
@@ -256,7 +258,7 @@ def evaluate(runner: Runner, examples: list[Example], metric: Metric, candidate:
         if out_fh is not None:
             out_fh.close()
         bar.close()
-    if state["errors"] > cap:
+    if state["errors"] > cap and (raise_when_complete or len(results) < n):
         shown = [r for r in results.values() if r.error or r.metric_error][:3]
         raise TooManyErrors(f"{state['errors']} rows failed (more than {cap}); first errors:\n"
                             + "\n".join(f"  {r.example.where}: {r.error or r.metric_error}" for r in shown))
