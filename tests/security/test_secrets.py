@@ -273,3 +273,10 @@ def test_bearer_value_registers_the_bare_key_too() -> None:
     register_secret(f"Bearer {KEY}")
     assert scrub(f"got {KEY}") == "got ***"
 
+
+
+def test_a_key_given_to_the_python_api_directly_is_registered() -> None:
+    from lmp.runtime.lm.litellm_lm import LiteLLM
+
+    LiteLLM("openai/x", api_base="http://127.0.0.1:9/v1", api_key=KEY)
+    assert scrub(f"provider said {KEY}") == "provider said ***"

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from lmp.secrets import register_secret
+
 from .base import (
     LM,
     LMAuthError,
@@ -398,6 +400,7 @@ class LiteLLM(LM):
         self.model_type = model_type
         self.api_base = api_base
         self._api_key = api_key  # kept private and out of repr/history/cache on purpose
+        register_secret(api_key)  # masked wherever a provider echoes it back (lmp.secrets)
         self.params = dict(params or {})
         # lmp's own decoding-constraint settings (see constrain.py), never sent to the provider:
         # `constrain` ("grammar" | "json_schema" | "none") and `server` (the kind of server at api_base).
