@@ -214,3 +214,16 @@ def test_type_from_text_reads_tool_parameter_types() -> None:
     assert type_from_text("str?") == OptionalType(STR)
     assert type_from_text('"a" | "b"') == LiteralType(("a", "b"))
     assert type_from_text("Passage") == ANY
+
+
+def test_a_small_user_max_tokens_shrinks_free_text_so_the_answer_still_fits():
+    s = sig(("reasoning", STR), ("sentiment", SENTIMENT))
+    roomy = compile_constraint("chat", s)
+    tight = compile_constraint("chat", s, max_tokens=100)
+    assert tight.grammar is not None and tight.grammar != roomy.grammar
+    assert tight.budget <= 110 < roomy.budget
+    short, long = "Short and clear.", "word " * 60
+    assert accepts(tight.grammar, chat({"reasoning": short, "sentiment": "neutral"}))
+    assert not accepts(tight.grammar, chat({"reasoning": long, "sentiment": "neutral"}))
+    assert accepts(roomy.grammar, chat({"reasoning": long, "sentiment": "neutral"}))
+    assert compile_constraint("chat", s, max_tokens=4000) is roomy  # room enough: the usual grammar

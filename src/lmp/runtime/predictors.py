@@ -133,11 +133,20 @@ class PredictorRuntime:
             raise LmpRuntimeError(f"predictor `{self.id}` is not attached to a program; load it with lmp.load(...)")
         return self.host
 
-    def constraint(self, sig: Signature, adapter: ChatAdapter | JSONAdapter | None = None) -> Constraint:
+    def constraint(self, sig: Signature, adapter: ChatAdapter | JSONAdapter | None = None,
+                   max_tokens: int | None = None) -> Constraint:
         """The decoding constraint compiled from `sig`'s output types for the adapter (cached); a ReAct
-        step's also ties `next_tool_args` to the arguments of the chosen tool."""
+        step's also ties `next_tool_args` to the arguments of the chosen tool. A user-set `max_tokens`
+        shrinks the free-text bounds so that the whole answer fits."""
         tools = self._tool_arg_types() if self.kind == "ReAct" and sig.field("next_tool_name") else None
-        return compile_constraint((adapter or self.adapter).name, sig, tools)
+        return compile_constraint((adapter or self.adapter).name, sig, tools, max_tokens)
+
+    def user_max_tokens(self, lm: Any, extra: dict[str, Any] | None = None) -> int | None:
+        """max_tokens as the user set it (call, predictor option, model params), or None."""
+        for source in (extra or {}, self.lm_params, getattr(lm, "params", None) or {}):
+            if isinstance(source.get("max_tokens"), int):
+                return int(source["max_tokens"])
+        return None
 
     def predict(self, sig: Signature, inputs: dict[str, Any], instructions: str | None,
                 demos: list[dict[str, Any]] | None, **extra: Any) -> dict[str, Any]:
@@ -147,7 +156,7 @@ class PredictorRuntime:
         lm = self._host().lm_for(self.role)
         adapter = self.adapter
         messages = adapter.render(sig, inputs, demos, instructions)
-        constraint = self.constraint(sig, adapter)
+        constraint = self.constraint(sig, adapter, self.user_max_tokens(lm, extra))
         mode = constraint_mode(lm, constraint)
         base = {**self.lm_params, **adapter.request_params(sig, lm), **extra, "predictor": self.id}
         params = {**self._budget(lm, base, constraint, constrained=mode != "none"), **base}

@@ -131,13 +131,13 @@ def constraint_info(runtime: PredictorRuntime, model: str | None, params: dict[s
     """The constraint the predictor's first call sends to `model`: decided by the same code as a run
     (the LM's `constraint_mode`), without starting a server or calling anything."""
     sig = runtime.effective_signature()
-    constraint = runtime.constraint(sig)
     mode, server, why = "none", None, None
     if model is not None:
         try:
             from lmp.runtime.lm.roles import make_lm
 
             lm = make_lm(model, {k: v for k, v in params.items() if k not in ("api_key",)})
+            constraint = runtime.constraint(sig, max_tokens=runtime.user_max_tokens(lm))
             mode = constraint_mode(lm, constraint)
             kind_of = getattr(lm, "server_kind", None)
             server = kind_of() if callable(kind_of) else None
@@ -146,6 +146,8 @@ def constraint_info(runtime: PredictorRuntime, model: str | None, params: dict[s
             why, own = f"model {model!r} cannot be built here ({exc})", {}
     else:
         own, why = {}, "no model is configured"
+    if why is not None:  # no LM to ask: the constraint as the predictor's own options shape it
+        constraint = runtime.constraint(sig, max_tokens=runtime.user_max_tokens(None))
     user_max = runtime.lm_params.get("max_tokens", own.get("max_tokens"))
     info: dict[str, Any] = {
         "kind": mode, "server": server, "adapter": constraint.adapter, "hash": constraint.digest(),

@@ -66,21 +66,38 @@ def header(name: str) -> str:
 # ------------------------------------------------------------------ public entry points
 
 
-def compile_constraint(adapter: str, signature: Signature, tool_args: ToolArgs | None = None) -> Constraint:
-    """The cached constraint of `signature`'s outputs for `adapter` ("chat" or "json")."""
+def compile_constraint(adapter: str, signature: Signature, tool_args: ToolArgs | None = None,
+                       max_tokens: int | None = None) -> Constraint:
+    """The cached constraint of `signature`'s outputs for `adapter` ("chat" or "json").
+
+    With a user-set `max_tokens` below what the types would get, the free-text bounds shrink so that
+    the whole answer fits: a ChainOfThought under `max_tokens: 100` must leave its reasoning in time
+    to give the answer, instead of being cut off in the middle of it."""
     outputs = tuple((f.name, f.type, f.description) for f in signature.outputs)
     tools = tuple(sorted((tool_args or {}).items())) if tool_args else ()
     name = re.sub(r"[^A-Za-z0-9_-]", "_", signature.name or "outputs")[:64] or "outputs"
-    return _compile(adapter, outputs, tools, name)
+    return _compile(adapter, outputs, tools, name, _text_scale(outputs, adapter == "chat", max_tokens))
+
+
+def _text_scale(outputs: tuple[tuple[str, Type, str | None], ...], chat: bool, max_tokens: int | None) -> float:
+    """The share of the usual free-text bounds that fits in `max_tokens` (1.0: no squeeze)."""
+    if max_tokens is None:
+        return 1.0
+    full = _budget_of(outputs, chat)
+    fixed = _budget_of(outputs, chat, text=0.0)
+    if full <= fixed or _tight(full) <= max_tokens:
+        return 1.0
+    room = (max_tokens - 8) / 1.15 - fixed
+    return round(min(1.0, max(0.02, room / (full - fixed))), 2)  # rounded: a few distinct grammars, cached
 
 
 @functools.lru_cache(maxsize=512)
 def _compile(adapter: str, outputs: tuple[tuple[str, Type, str | None], ...],
-             tools: tuple[tuple[str, RecordType | None], ...], name: str) -> Constraint:
+             tools: tuple[tuple[str, RecordType | None], ...], name: str, scale: float = 1.0) -> Constraint:
     try:
         if adapter == "json":
-            return _compile_json(outputs, dict(tools), name)
-        return _compile_chat(outputs, dict(tools), name)
+            return _compile_json(outputs, dict(tools), name, scale)
+        return _compile_chat(outputs, dict(tools), name, scale)
     except Exception as exc:  # noqa: BLE001 - a constraint is an aid: never let it break a call
         return Constraint(adapter, None, None, name, False,
                           (f"no constraint: compiling the output types failed ({type(exc).__name__}: {exc})",),
@@ -98,8 +115,12 @@ def _tool_pair(outputs: tuple[tuple[str, Type, str | None], ...], tools: dict[st
     return None
 
 
+def _chars(n: int, scale: float) -> int:
+    return max(16, int(n * scale))
+
+
 def _compile_chat(outputs: tuple[tuple[str, Type, str | None], ...], tools: dict[str, RecordType | None],
-                  name: str) -> Constraint:
+                  name: str, scale: float = 1.0) -> Constraint:
     g = gbnf.Grammar()
     notes = gbnf.Notes()
     pair = _tool_pair(outputs, tools)
@@ -120,18 +141,18 @@ def _compile_chat(outputs: tuple[tuple[str, Type, str | None], ...], tools: dict
             parts.append(g.rule("tool-call", " | ".join(alts)))
             i += 2
             continue
-        chars = REASONING_CHARS if fname == "reasoning" else TEXT_CHARS
+        chars = _chars(REASONING_CHARS if fname == "reasoning" else TEXT_CHARS, scale)
         parts.append(gbnf.literal(sep + header(fname) + "\n"))
-        parts.append(gbnf.chat_value(g, ftype, fname, notes, chars, NESTED_CHARS))
+        parts.append(gbnf.chat_value(g, ftype, fname, notes, chars, _chars(NESTED_CHARS, scale)))
         i += 1
     parts.append(gbnf.literal(("\n\n" if outputs else "") + COMPLETED))
     g.set_root(" ".join(parts))
-    budget = _budget_of(outputs, chat=True)
+    budget = _budget_of(outputs, chat=True, text=scale)
     return Constraint("chat", g.text(), None, name, True, tuple(notes.items), _tight(budget), _loose(budget))
 
 
 def _compile_json(outputs: tuple[tuple[str, Type, str | None], ...], tools: dict[str, RecordType | None],
-                  name: str) -> Constraint:
+                  name: str, scale: float = 1.0) -> Constraint:
     g = gbnf.Grammar()
     notes = gbnf.Notes()
     pair = _tool_pair(outputs, tools)
@@ -150,14 +171,14 @@ def _compile_json(outputs: tuple[tuple[str, Type, str | None], ...], tools: dict
             parts += [key, g.rule("tool-call", " | ".join(alts))]
             i += 2
             continue
-        chars = REASONING_CHARS if fname == "reasoning" else TEXT_CHARS
+        chars = _chars(REASONING_CHARS if fname == "reasoning" else TEXT_CHARS, scale)
         parts += [key, gbnf.json_value(g, ftype, fname, notes, chars)]
         i += 1
     g.set_root('"{" ' + " ".join(parts) + ' "}"' if parts else '"{}"')
     schema, strict_ok = json_schema(RecordType(tuple(RecordField(n, t, d) for n, t, d in outputs)))
     if pair is not None:
         strict_ok = False  # the per-tool arguments live in the grammar; the schema keeps a plain object
-    budget = _budget_of(outputs, chat=False)
+    budget = _budget_of(outputs, chat=False, text=scale)
     return Constraint("json", g.text(), schema, name, strict_ok, tuple(notes.items), _tight(budget), _loose(budget))
 
 
@@ -213,34 +234,35 @@ def json_schema(t: Type) -> tuple[dict[str, Any], bool]:
 # ------------------------------------------------------------------ token budgets
 
 
-def budget(t: Type, name: str = "", nested: bool = False) -> int:
-    """Tokens a compact value of `t` needs at most (roughly: free text is the only open-ended part)."""
+def budget(t: Type, name: str = "", nested: bool = False, text: float = 1.0) -> int:
+    """Tokens a compact value of `t` needs at most (roughly: free text is the only open-ended part;
+    `text` scales its share)."""
     if isinstance(t, OptionalType):
-        return budget(t.inner, name, nested) + 1
+        return budget(t.inner, name, nested, text) + 1
     if isinstance(t, NoneType):
         return 2
     if isinstance(t, PrimType):
         if t.name == "str":
             if nested:
-                return NESTED_TEXT_TOKENS
-            return REASONING_TOKENS if name == "reasoning" else TEXT_TOKENS
+                return round(NESTED_TEXT_TOKENS * text)
+            return round((REASONING_TOKENS if name == "reasoning" else TEXT_TOKENS) * text)
         return {"int": 8, "float": 10, "bool": 3}[t.name]
     if isinstance(t, LiteralType):
         return max((len(m) for m in t.members), default=1) // 2 + 4
     if isinstance(t, ListType):
-        return 4 + LIST_ITEMS * (budget(t.item, nested=True) + 1)
+        return 4 + LIST_ITEMS * (budget(t.item, nested=True, text=text) + 1)
     if isinstance(t, DictType):
-        return 4 + LIST_ITEMS * (budget(t.value, nested=True) + 10)
+        return 4 + LIST_ITEMS * (budget(t.value, nested=True, text=text) + 10)
     if isinstance(t, RecordType):
-        return 2 + sum(len(f.name) // 3 + 3 + budget(f.type, f.name, nested=True) for f in t.fields)
+        return 2 + sum(len(f.name) // 3 + 3 + budget(f.type, f.name, nested=True, text=text) for f in t.fields)
     return 128  # any
 
 
-def _budget_of(outputs: tuple[tuple[str, Type, str | None], ...], chat: bool) -> int:
+def _budget_of(outputs: tuple[tuple[str, Type, str | None], ...], chat: bool, text: float = 1.0) -> int:
     total = 0
     for fname, ftype, _ in outputs:
         overhead = (len(fname) // 3 + 10) if chat else (len(fname) // 3 + 4)
-        total += overhead + budget(ftype, fname, nested=not chat and not _is_text(ftype))
+        total += overhead + budget(ftype, fname, nested=not chat and not _is_text(ftype), text=text)
     return total + (12 if chat else 2)
 
 
