@@ -58,7 +58,7 @@ CASES: list[tuple[str, Type, list[str], list[str], list[object], list[str]]] = [
      [0.25, -1.0, 3], ['"0.5"', ".5", "NaN"]),
     ("bool", BOOL, ["true", "false"], ["True", "yes", "1", "", "truefalse"],
      [True, False], ['"true"', "yes", "True"]),
-    ("str", STR, ["hello", "two\nlines", "a [1] citation", "ünïcode ✓"], ["", "no [[ brackets", "x" * 801],
+    ("str", STR, ["hello", "two\nlines", "a [1] citation", "ünïcode ✓"], ["", "no [[ brackets", "x" * 801, "one paragraph\n\nthen another"],
      ["hello", "with \"quotes\" and \\", "line\nbreak"], ["hello", "'single'", '"a' + "\n" + 'b"']),
     ("list[str]", ListType(STR), ['["a","b"]', "[]", '["x"]'], ['["a", "b"]', "[a,b]", '["a",]', "a, b", ""],
      [["a", "b"], [], ["x y"]], ['["a", "b"]', '["a",]', "[1]"]),

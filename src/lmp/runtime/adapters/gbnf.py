@@ -25,8 +25,10 @@ from lmp.ir.types import (
     Type,
 )
 
-# Free text in a chat section: anything but `[[` (which would start the next header).
-CHAT_TEXT_CHAR = r'[^\[] | "[" [^\[]'
+# Free text in a chat section: one paragraph, anything but `[[` (which would start the next header)
+# and a blank line. A blank line is where a small model's paragraph ends; there the grammar leaves it
+# only the next header, instead of letting it ramble on for the whole budget.
+CHAT_TEXT_CHAR = r'[^\[\n] | "[" [^\[\n] | "\n" [^\[\n]'
 # One character of a JSON string body (escapes included); control characters are not allowed raw.
 JSON_CHAR = r'[^"\\\x00-\x1f] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
 INT = r'"-"? ("0" | [1-9] [0-9]{0,17})'
