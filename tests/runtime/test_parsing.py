@@ -100,6 +100,7 @@ ACCEPTED: list[tuple[str, Type, Any, list[str]]] = [
     ("3.0", INT, 3, [note("3.0", 3, "integer-valued")]),
     ("1,234", INT, 1234, [note("1,234", 1234, "thousands separator")]),
     ("-7", INT, -7, []),
+    ("12345678901234567891", INT, 12345678901234567891, []),
     # booleans
     ("true", BOOL, True, []),
     ("True", BOOL, True, [note("True", True, "case")]),
@@ -184,6 +185,9 @@ REJECTED: list[tuple[str, Type, str]] = [
     ("3.5", INT, "expected an integer, got 3.5"),
     ("9/10", INT, "fraction"),
     ("twenty-five", INT, "expected a single integer"),
+    ("1e400", FLOAT, "expected a finite number"),
+    ("1e400", INT, "expected a finite number"),
+    ("about 1e999 of them", INT, "expected a finite number"),
     # booleans
     ("No idea", BOOL, "expected true or false"),
     ("maybe", BOOL, "expected true or false"),

@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -67,6 +68,8 @@ _NUM_EXPR = re.compile(
     rf"(?<![\w.])(?P<a>{_NUM_RE})\s*(?:(?P<pct>%)|(?:/|\s+out\s+of\s+)(?P<b>{_NUM_RE}))?(?![\w/]|\.\d)",
     re.IGNORECASE,
 )
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_PLAIN_INT = re.compile(r"-?\d+")
 _FENCE = re.compile(r"^```[\w-]*[ \t]*\n?(.*?)\n?```\s*$", re.DOTALL)
 _FENCES = re.compile(r"```[\w-]*[ \t]*\n(.*?)(?:\n```|$)", re.DOTALL)
 _NULLS = {"", "none", "null", "n/a", "nil"}
@@ -387,6 +390,8 @@ def _expr_value(m: re.Match[str], integer: bool) -> tuple[float, str | None]:
 
 
 def _finish_number(value: float, integer: bool, raw: str) -> int | float:
+    if not math.isfinite(value):
+        raise ValueParseError(f"expected a finite number, got {raw.strip()[:40]}")
     if integer:
         if value != int(value):
             raise ValueParseError(f"expected an integer, got {raw.strip()}")
@@ -396,6 +401,10 @@ def _finish_number(value: float, integer: bool, raw: str) -> int | float:
 
 def _parse_number(text: str, integer: bool, path: str, notes: list[str], why: list[str] | None = None) -> int | float:
     kind = "integer" if integer else "number"
+    if not why and (_PLAIN_INT if integer else _PLAIN_NUMBER).fullmatch(text.strip()):
+        # The canonical form (what demos show and constrained decoding writes): no note, no search;
+        # ints exactly (a float would round 20-digit ids).
+        return int(text) if integer else _finish_number(float(text), integer, text)
     why = list(why or [])
     inner, removed = _unwrap(text, ".!;")
     why += removed
