@@ -196,6 +196,8 @@ REJECTED: list[tuple[str, Type, str]] = [
     ('{"x": 1 "label": "p"}', POINT, "expected JSON"),
     ('{"x": 1, "label": 2', POINT, "missing field `f.label` (the JSON was cut off at the end)"),
     ('{"x": 1', POINT, "missing field `f.x`"),
+    ('{"x": NaN, "label": "p"}', POINT, "expected a finite number at `f.x`"),
+    ('[1e999]', ListType(FLOAT), "expected a finite number at `f[0]`"),
     ("Just prose, no JSON at all.", POINT, "expected JSON"),
 ]
 

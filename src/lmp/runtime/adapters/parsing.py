@@ -942,6 +942,8 @@ def _normalize(value: Any, t: Type, path: str, notes: list[str]) -> Any:
                     raise ValueParseError(f"{exc}{where}") from None
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueParseError(f"expected a number{where}, got {json.dumps(value, default=str)[:60]}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueParseError(f"expected a finite number{where}, got {value}")
             if integer and isinstance(value, float):
                 if value != int(value):
                     raise ValueParseError(f"expected an integer{where}, got {value}")
