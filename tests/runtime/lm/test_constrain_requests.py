@@ -220,3 +220,16 @@ def test_bad_constraint_settings_are_named():
         LiteLLM("openai/x", api_base="http://127.0.0.1:1/v1", params={"constrain": "regex"})
     with pytest.raises(ValueError, match="`server` must be one of"):
         LiteLLM("openai/x", api_base="http://127.0.0.1:1/v1", params={"server": "tgi"})
+
+
+def test_hosted_models_get_strict_json_schema_for_the_json_adapter_only_where_litellm_supports_it():
+    from lmp.runtime.lm.constrain import request_fields
+
+    hosted = LiteLLM("openai/gpt-4o-mini")
+    unknown = LiteLLM("someprovider/unknown-model-x")
+    json_c, chat_c = compile_constraint("json", SIG), compile_constraint("chat", SIG)
+    assert hosted.constraint_mode(json_c) == "json_schema"
+    assert hosted.constraint_mode(chat_c) == "none"  # no hosted provider takes a grammar
+    assert unknown.constraint_mode(json_c) == "none"
+    fields = request_fields(json_c, "json_schema", hosted.server_kind(), strict=True)
+    assert fields["response_format"]["json_schema"]["strict"] is True
