@@ -143,15 +143,15 @@ def _note(notes: list[str], path: str, raw: Any, value: Any, why: str) -> None:
     notes.append(f"{path or 'value'}: {_show(raw)} -> {_show(value)} ({why})")
 
 
-def records_coercions(parse: Callable[[Any, Any, str], T]) -> Callable[[Any, Any, str], T]:
-    """Wrap an adapter's `parse(self, signature, text)`: the coercions of a successful parse go to
-    the enclosing `recording_coercions()` block and to the history entry of the call whose
+def records_coercions(parse: Callable[..., T]) -> Callable[..., T]:
+    """Wrap an adapter's `parse(self, signature, text, ...)`: the coercions of a successful parse go
+    to the enclosing `recording_coercions()` block and to the history entry of the call whose
     response is `text`. The signature and return value stay as they are."""
 
     @functools.wraps(parse)
-    def wrapper(self: Any, signature: Any, text: str) -> T:
+    def wrapper(self: Any, signature: Any, text: str, *args: Any, **kwargs: Any) -> T:
         with recording_coercions() as notes:
-            out = parse(self, signature, text)
+            out = parse(self, signature, text, *args, **kwargs)
         if notes:
             note_coercions(text, notes)
         return out
