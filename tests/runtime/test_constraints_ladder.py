@@ -88,9 +88,10 @@ def test_a_cut_off_constrained_answer_stops_at_once_with_the_remedy():
 def test_unconstrained_cut_off_after_the_ladder_still_names_max_tokens():
     cut = LMResponse("I will now explain at length", "fake", finish_reason="length")
     lm = FakeLM([cut, cut, cut])
-    with pytest.raises(LMTruncatedError, match="cut off at max_tokens="):
+    with pytest.raises(LMTruncatedError, match="cut off at max_tokens=") as err:
         predictor(lm)({"text": "meh"})
     assert len(lm.calls) == 3  # unconstrained: chat, repair, JSON adapter
+    assert "not constrained to the output types" in str(err.value) and "`constrain`" in str(err.value)
 
 
 def test_react_step_constraint_ties_arguments_to_the_chosen_tool():

@@ -42,7 +42,7 @@ class LMTruncatedError(LMOutputError):
     the remedy is a larger budget, not a stronger model."""
 
     def __init__(self, field: str | None, expected_type: str, raw_output: str, max_tokens: int | None,
-                 message: str) -> None:
+                 message: str, hint: str = "") -> None:
         self.max_tokens = max_tokens
         super().__init__(field, expected_type, raw_output, message)
         limit = f"max_tokens={max_tokens}" if max_tokens is not None else "the model's max_tokens"
@@ -51,7 +51,7 @@ class LMTruncatedError(LMOutputError):
         self.args = (
             f"The model's answer was cut off at {limit}; raise it (model param max_tokens, e.g. "
             f"`model default = \"local\" {{ max_tokens: {2 * (max_tokens or 256)} }}`, or the predictor option "
-            f"max_tokens). Unfinished {where}: {message}. Raw output: {shown!r}.",
+            f"max_tokens). Unfinished {where}: {message}. Raw output: {shown!r}." + (f" {hint}" if hint else ""),
         )
 
 

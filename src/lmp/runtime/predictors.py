@@ -202,7 +202,10 @@ class PredictorRuntime:
             last_response, last_params = response3, jparams
             steps = "after a repair attempt and the JSON adapter"
         if last_response.truncated:
-            raise _cut_off(last, last_params, last_response.text, lm)
+            raise _cut_off(last, last_params, last_response.text, lm,
+                           "The answers were not constrained to the output types; where the model's server takes "
+                           "a grammar, the model param `constrain` (or `server`) makes it write only valid values."
+                           if mode == "none" else "")
         field_name = last.field or first.field
         expected = last.expected_type if last.field else first.expected_type
         raise LMOutputError(field_name, expected, last.raw_output,
@@ -311,9 +314,9 @@ def constraint_mode(lm: LM, constraint: Constraint) -> str:
     return decide(constraint) if callable(decide) else "none"
 
 
-def _cut_off(error: AdapterParseError, params: dict[str, Any], raw: str, lm: LM) -> LMTruncatedError:
+def _cut_off(error: AdapterParseError, params: dict[str, Any], raw: str, lm: LM, hint: str = "") -> LMTruncatedError:
     limit = params.get("max_tokens", (getattr(lm, "params", None) or {}).get("max_tokens"))
-    return LMTruncatedError(error.field, error.expected_type, raw, limit, error.message)
+    return LMTruncatedError(error.field, error.expected_type, raw, limit, error.message, hint)
 
 
 # ------------------------------------------------------------------ ReAct helpers
