@@ -148,8 +148,10 @@ def format_diagnostic(d: Diagnostic, source: str | None, color: bool = False, cw
     if source is not None:
         src_lines = source.splitlines()
         if 0 <= d.span.line < len(src_lines):
-            text = scrub(src_lines[d.span.line].replace("\t", " "))
-            if len(text) > 200:
+            line = src_lines[d.span.line]
+            # Cut before scrubbing (a line may be megabytes), with room for a key across the cut.
+            text = scrub(line[:400].replace("\t", " "))
+            if len(text) > 200 or len(line) > 400:
                 text = text[:200] + "..."
             gutter = f"{d.span.line + 1:>4} | "
             width = (d.span.end_col - d.span.col) if d.span.end_line == d.span.line else len(text) - d.span.col

@@ -28,24 +28,22 @@ MASK = "***"
 # Shorter values are too likely to be ordinary words to be replaced everywhere they occur.
 MIN_SECRET_LENGTH = 8
 
-_SHAPES = [
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{12,}"),  # OpenAI / Anthropic style (sk-, sk-proj-, sk-ant-)
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key ids
-    re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"),  # GitHub tokens
-    re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"),  # Slack tokens
-    re.compile(r"\bhf_[A-Za-z0-9]{20,}"),  # Hugging Face tokens
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9_\-.=+/~]{8,}"),
-    re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/]{12,}={0,2}"),
-]
+_SHAPES = re.compile("|".join([
+    r"\bsk-[A-Za-z0-9_\-]{12,}",  # OpenAI / Anthropic style (sk-, sk-proj-, sk-ant-)
+    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",  # AWS access key ids
+    r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})",  # GitHub tokens
+    r"\bxox[abposr]-[A-Za-z0-9\-]{10,}",  # Slack tokens
+    r"\bhf_[A-Za-z0-9]{20,}",  # Hugging Face tokens
+    r"(?i:\bbearer\s+[A-Za-z0-9_\-.=+/~]{8,})",
+    r"(?i:\bbasic\s+[A-Za-z0-9+/]{12,}={0,2})",
+]))  # one alternation: a single pass over the text
 # `NAME: value` / `NAME=value` / `"NAME": "value"` where NAME ends in key/token/secret/password.
 # The value must look like a key (long, letters and digits mixed) so that `"key": "category"` or
-# `max_tokens: 512` are left alone.
+# `max_tokens: 512` are left alone. Matching starts at the keyword (the rest of the name is kept
+# as it is), so the cost stays linear in the text whatever it holds.
 _NAMED = re.compile(
-    r"""(?ix)
-    (\b[A-Za-z0-9_\-]*(?:key|token|secret|password|passwd|credentials?|authorization)
-       ["']?\s*[:=]\s*["']?)
-    ([A-Za-z0-9_\-./+=]{16,})
-    """
+    r"""(?i)((?:key|token|secret|password|passwd|credentials?|authorization)["']?\s{0,8}[:=]\s{0,8}["']?)"""
+    r"([A-Za-z0-9_\-./+=]{16,})"
 )
 _SECRET_NAME_PARTS = {"KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "APIKEY", "CREDENTIAL", "CREDENTIALS"}
 
@@ -98,9 +96,23 @@ def forget_secrets() -> None:
         _registered.clear()
 
 
-def _env_secrets() -> list[str]:
-    return [v for k, v in list(os.environ.items())
-            if len(v) >= MIN_SECRET_LENGTH and is_secret_name(k)]
+@lru_cache(maxsize=4)
+def _env_secrets_of(snapshot: tuple[tuple[Any, Any], ...]) -> frozenset[str]:
+    out = set()
+    for k, v in snapshot:
+        name = k.decode(errors="replace") if isinstance(k, bytes) else str(k)
+        value = v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+        if len(value) >= MIN_SECRET_LENGTH and is_secret_name(name):
+            out.add(value)
+    return frozenset(out)
+
+
+def _env_secrets() -> frozenset[str]:
+    # The environment can change at any time (tests, `os.environ[...] = ...`), so it is read on
+    # every call; the raw mapping makes that a cheap tuple instead of decoding every entry.
+    raw = getattr(os.environ, "_data", None)
+    snapshot = tuple(raw.items()) if isinstance(raw, dict) else tuple(os.environ.items())
+    return _env_secrets_of(snapshot)
 
 
 @lru_cache(maxsize=8)
@@ -111,9 +123,8 @@ def _ordered(values: frozenset[str]) -> tuple[str, ...]:
 def known_secrets() -> tuple[str, ...]:
     """Every value `scrub` masks verbatim, longest first (a key containing another is masked whole)."""
     with _lock:
-        values = set(_registered)
-    values.update(_env_secrets())
-    return _ordered(frozenset(values))
+        values = frozenset(_registered)
+    return _ordered(values | _env_secrets())
 
 
 def _named(m: re.Match[str]) -> str:
@@ -130,8 +141,7 @@ def scrub(text: str) -> str:
     for value in known_secrets():
         if value in text:
             text = text.replace(value, MASK)
-    for pattern in _SHAPES:
-        text = pattern.sub(MASK, text)
+    text = _SHAPES.sub(MASK, text)
     return _NAMED.sub(_named, text)
 
 

@@ -280,3 +280,14 @@ def test_a_key_given_to_the_python_api_directly_is_registered() -> None:
 
     LiteLLM("openai/x", api_base="http://127.0.0.1:9/v1", api_key=KEY)
     assert scrub(f"provider said {KEY}") == "provider said ***"
+
+
+@pytest.mark.parametrize("text", ["a-" * 250_000, "key: " * 100_000, "ab1-" * 125_000, "Bearer " * 70_000])
+def test_scrubbing_is_linear_on_pathological_text(text: str) -> None:
+    # Every history record, log line and diagnostic passes through scrub: a long prompt of
+    # hyphenated words must not make it quadratic (it took seconds per 200 KB before the bound).
+    import time
+
+    start = time.perf_counter()
+    scrub(text)
+    assert time.perf_counter() - start < 2.0
