@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -286,8 +287,30 @@ def test_a_key_given_to_the_python_api_directly_is_registered() -> None:
 def test_scrubbing_is_linear_on_pathological_text(text: str) -> None:
     # Every history record, log line and diagnostic passes through scrub: a long prompt of
     # hyphenated words must not make it quadratic (it took seconds per 200 KB before the bound).
-    import time
-
     start = time.perf_counter()
     scrub(text)
     assert time.perf_counter() - start < 2.0
+
+
+def test_readyz_reason_is_scrubbed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lmp.api import load
+    from lmp.deploy.server import BackgroundServer, JsonLog, LmpServer, ServeOptions
+
+    register_secret(KEY)
+    path = make_program(project(tmp_path), "params", "http://127.0.0.1:9/v1", monkeypatch)
+
+    def warmup() -> None:
+        raise RuntimeError(f"{ECHO}: {KEY}")  # a library error, not one of lmp's (scrubbed) errors
+
+    log = io.StringIO()
+    server = LmpServer(load(str(path)), ServeOptions(cache=False), log=JsonLog(log), warmup=warmup)
+    bg = BackgroundServer(server).start(wait_ready=False)
+    try:
+        deadline = time.monotonic() + 10
+        while server.not_ready_reason in ("starting", "") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ready = httpx.get(bg.url + "/readyz", timeout=10)
+    finally:
+        bg.stop()
+    assert ready.status_code == 503 and ECHO in ready.text
+    assert_clean(ready.text, log.getvalue())

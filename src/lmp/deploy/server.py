@@ -225,7 +225,8 @@ class LmpServer:
                 else:
                     warm_models(self.handle, self.run_settings, self.log)
             except Exception as exc:  # noqa: BLE001 - reported by /readyz and the log
-                self.not_ready_reason = str(exc) if isinstance(exc, CacheUnavailable) else f"model warm-up failed: {exc}"
+                reason = str(exc) if isinstance(exc, CacheUnavailable) else f"model warm-up failed: {exc}"
+                self.not_ready_reason = scrub(reason)  # shown by /readyz to anyone who asks
                 self.log("not_ready", level="error", reason=self.not_ready_reason)
                 return
             self.ready = True
