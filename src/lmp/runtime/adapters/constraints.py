@@ -55,6 +55,7 @@ REASONING_TOKENS = 384
 NESTED_TEXT_TOKENS = 80
 LIST_ITEMS = 5  # items budgeted for a list or dict (the grammar itself does not cap them)
 MAX_BUDGET = 4096
+LOOSE_MAX = 1024  # the fixed default before budgets were derived
 
 ToolArgs = Mapping[str, RecordType | None]
 
@@ -277,8 +278,9 @@ def _tight(total: int) -> int:
 
 
 def _loose(total: int) -> int:
-    """Unconstrained: the model chooses its layout (whitespace, prose around values)."""
-    return min(MAX_BUDGET, max(32, total * 2 + 32))
+    """Unconstrained: the model chooses its layout (whitespace, prose around values), so more room, but
+    capped: an unconstrained small model that rambles uses all of it, on every rung of the ladder."""
+    return min(LOOSE_MAX, max(32, math.ceil(total * 1.5) + 32))
 
 
 # ------------------------------------------------------------------ tool argument types
