@@ -117,3 +117,12 @@ def test_history_and_trace_name_the_constraint_and_a_cut_off(tmp_path, capsys):
     print_trace(hist.records())
     err = capsys.readouterr().err
     assert "· grammar sha256:abc123def456 · cut off at max_tokens" in err
+
+
+def test_the_language_server_preview_payload_carries_the_constraint(tmp_path):
+    from lmp.lsp.server import _preview_json
+
+    program = load_program(write(tmp_path, "openai/m", ', api_base: "http://127.0.0.1:9/v1", constrain: "grammar"')).program
+    pv = render_preview(program, "M.judge")
+    payload = _preview_json(pv, "M.judge")
+    assert payload["constraint"] == pv.constraint and payload["constraint"]["kind"] == "grammar"

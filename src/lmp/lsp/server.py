@@ -534,7 +534,8 @@ def _preview_json(pv: Any, target: str) -> dict[str, Any]:
     if example is not None and not isinstance(example, str):
         example = str(getattr(example, "name", None) or example)
     return {"predictor": get("predictor_id") or get("predictor") or target, "signature": sig,
-            "adapter": get("adapter"), "messages": messages, "example": example, "state": state, "model": model}
+            "adapter": get("adapter"), "messages": messages, "example": example, "state": state, "model": model,
+            "constraint": get("constraint")}
 
 
 def _range_json(r: lsp.Range) -> dict[str, Any]:
