@@ -16,7 +16,7 @@ import pytest
 
 from lmp.ir import project as ir_project
 from lmp.project import load_program
-from lmp.syntax.parser import MAX_FILE_BYTES
+from lmp.syntax import MAX_FILE_BYTES
 
 from .helpers import LspClient, lmp_cli, project
 

@@ -24,7 +24,7 @@ from collections.abc import Container
 from dataclasses import dataclass
 from functools import lru_cache
 
-from lmp.syntax.parser import MAX_FILE_BYTES
+from lmp.syntax.limits import MAX_FILE_BYTES, size_error
 
 SOURCE_SUFFIX = ".lmp"
 ROOT_MARKERS = ("pyproject.toml", ".git")
@@ -47,7 +47,8 @@ def _kind(mode: int) -> str:
 
 
 def too_large_message(size: int) -> str:
-    return f"file too large to check ({size / 1e6:.1f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB)"
+    # the parser's wording (lmp.syntax.limits), so a file is refused the same way everywhere
+    return size_error(size) or f"file too large ({size} bytes)"
 
 
 def read_source(path: str) -> str:
