@@ -259,9 +259,9 @@ def main() -> int:
 
             server = shared_server()
             alias = server.info.alias if server.info else "local"
-            for adapter in ("chat", "json"):
+            for adapter, label in (("chat", "DSPy ChatAdapter"), ("json", "DSPy JSONAdapter")):
                 r = run_dspy(task, adapter, server.url, alias, args.dspy_max_tokens)
-                results.append({"task": task["name"], "system": f"DSPy {adapter.capitalize()}Adapter", **r})
+                results.append({"task": task["name"], "system": label, **r})
         else:
             for adapter in ("Chat", "JSON"):
                 results.append({"task": task["name"], "system": f"DSPy {adapter}Adapter",
