@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import re
+import stat
 import sys
 import threading
 import time
@@ -34,6 +35,7 @@ from lmp.lsp import features as F
 from lmp.lsp.index import FileIndex, Occurrence
 from lmp.lsp.positions import LineMap
 from lmp.lsp.rpc import protocol_class
+from lmp.syntax.limits import MAX_FILE_BYTES
 
 log = logging.getLogger("lmp.lsp")
 
@@ -365,9 +367,14 @@ class LmpLanguageServer(LanguageServer):
         from lmp.project import load_program
 
         try:
-            mtime = os.path.getmtime(path)
+            st = os.stat(path)
         except OSError:
             return None
+        # The workspace scan reads files nobody opened: a FIFO or device named *.lmp would block it, and
+        # a file over the parser's limit would only be refused after being read whole.
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
+            return None
+        mtime = st.st_mtime
         with self._ws_lock:
             hit = self._workspace_cache.get(path)
             if hit is not None and hit[0] == mtime:
