@@ -134,13 +134,22 @@ def _named(m: re.Match[str]) -> str:
     return m.group(0)
 
 
-def scrub(text: str) -> str:
-    """`text` with every known or credential-looking value replaced by `***`."""
+def scrub_known(text: str) -> str:
+    """`text` with every key lmp was given (or found in a credential-named variable) replaced by `***`.
+    For model answers, which may legitimately hold key-shaped strings but never one of our keys."""
     if not text:
         return text
     for value in known_secrets():
         if value in text:
             text = text.replace(value, MASK)
+    return text
+
+
+def scrub(text: str) -> str:
+    """`text` with every known or credential-looking value replaced by `***`."""
+    if not text:
+        return text
+    text = scrub_known(text)
     text = _SHAPES.sub(MASK, text)
     return _NAMED.sub(_named, text)
 

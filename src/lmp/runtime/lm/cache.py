@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lmp.secrets import scrub_known
+
 from .base import LMResponse, Message
 
 # Params that describe *where/how* to call, not *what* to ask: excluded from keys and stored values.
@@ -262,7 +264,9 @@ class DiskCache:
         # Only the answer and its accounting are stored: never the raw provider payload, which can
         # echo request headers.
         value = {
-            "text": response.text,
+            # A model that repeats a key it was shown (in a prompt, or by a provider echoing the
+            # request) must not leave it on disk.
+            "text": scrub_known(response.text),
             "model": response.model,
             "prompt_tokens": response.prompt_tokens,
             "completion_tokens": response.completion_tokens,
