@@ -237,6 +237,8 @@ def main() -> int:
     ap.add_argument("--only", nargs="*", choices=["classify", "read", "think"], help="run only these tasks")
     ap.add_argument("--dspy-max-tokens", type=int, default=256, help="DSPy's max_tokens (lmp derives its own)")
     ap.add_argument("--out", help="markdown file to write the table to")
+    ap.add_argument("--systems", nargs="*", choices=["constrained", "unconstrained", "dspy"],
+                    help="run only these systems (unconstrained calls are the slow ones: up to 3 per row)")
     args = ap.parse_args()
 
     os.environ.pop("LMP_MODEL_DEFAULT", None)
@@ -248,12 +250,17 @@ def main() -> int:
         chosen = [t for t in chosen if any(keys[o] == t["module"] for o in args.only)]
     load_before = machine()["load_1min"]
     results: list[dict[str, Any]] = []
+    wanted = set(args.systems or ["constrained", "unconstrained", "dspy"])
     for task in chosen:
         for system, extra in MODES.items():
+            if system.removeprefix("lmp ") not in wanted:
+                continue
             r = run_lmp(task, extra, work)
             results.append({"task": task["name"], "system": system, **r})
             print(f"{task['name']:<36} {system:<20} failed {r['failed']}/{r['rows']}  calls {r['calls']}  "
                   f"mean {fmt(r['mean_s'])} s", file=sys.stderr, flush=True)
+        if "dspy" not in wanted:
+            continue
         if has_dspy():
             from lmp.runtime.lm.local import shared_server
 
