@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from lmp.project import load_program
 
@@ -19,3 +20,20 @@ def chat(**fields: object) -> str:
     """A well-formed chat-adapter answer."""
     parts = [f"[[ ## {k} ## ]]\n{v}\n" for k, v in fields.items()]
     return "\n".join(parts) + "\n[[ ## completed ## ]]"
+
+
+class Host:
+    """The interpreter's side of a predictor, for tests that drive a PredictorRuntime directly: every
+    role answers with `lm`, there are no tools, and every reward metric scores 1."""
+
+    def __init__(self, lm: Any) -> None:
+        self.lm = lm
+
+    def lm_for(self, role: str | None) -> Any:
+        return self.lm
+
+    def tool_specs(self, names: list[str]) -> list[Any]:
+        return []
+
+    def call_metric(self, name: str, example: Any, pred: Any) -> float:
+        return 1.0

@@ -12,25 +12,12 @@ from lmp.runtime.errors import LMOutputError, LMTruncatedError
 from lmp.runtime.lm import FakeLM, History
 from lmp.runtime.lm.base import LMResponse
 from lmp.runtime.predictors import PredictorRuntime, with_reasoning
+from tests.runtime.rt_helpers import Host
 
 SIG = Signature("Classify", [Field("text", STR, None, "in")],
                 [Field("sentiment", LiteralType(("positive", "neutral", "negative")), None, "out"),
                  Field("score", FLOAT, None, "out")])
 GOOD = "[[ ## sentiment ## ]]\nneutral\n\n[[ ## score ## ]]\n0.5\n\n[[ ## completed ## ]]"
-
-
-class Host:
-    def __init__(self, lm):
-        self.lm = lm
-
-    def lm_for(self, role):
-        return self.lm
-
-    def tool_specs(self, names):
-        return []
-
-    def call_metric(self, name, example, pred):
-        return 1.0
 
 
 def predictor(lm, kind: str = "Predict", **options) -> PredictorRuntime:

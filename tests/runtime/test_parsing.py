@@ -39,6 +39,7 @@ from lmp.runtime.errors import AdapterParseError, LMOutputError
 from lmp.runtime.lm import FakeLM, History
 from lmp.runtime.predictors import PredictorRuntime
 from lmp.runtime.values import Record, to_plain
+from tests.runtime.rt_helpers import Host
 
 ABCDE = LiteralType(("A", "B", "C", "D", "E"))
 CAT = LiteralType(("Wars and Conflicts", "Science and Innovation", "Economic", "Economic Events"), "Category")
@@ -313,27 +314,13 @@ def test_json_adapter_picks_the_fence_that_fits_the_signature_and_notes_it() -> 
 # ------------------------------------------------------------------ history
 
 
-class _Host:
-    def __init__(self, lm: FakeLM) -> None:
-        self.lm = lm
-
-    def lm_for(self, role: str | None) -> FakeLM:
-        return self.lm
-
-    def tool_specs(self, names: list[str]) -> list[Any]:
-        return []
-
-    def call_metric(self, name: str, example: Any, pred: Any) -> float:
-        return 1.0
-
-
 def test_coercions_are_recorded_on_the_call_that_produced_them(tmp_path) -> None:
     path = tmp_path / "history.jsonl"
     history = History(path)
     echo = "[[ ## answer ## ]]\nA; B; C; D; E\n\n[[ ## confidence ## ]]\n0.5"
     fixed = "[[ ## answer ## ]]\n(B)\n\n[[ ## confidence ## ]]\n9/10\n\n[[ ## completed ## ]]"
     lm = FakeLM([echo, fixed], history=history)
-    pred = PredictorRuntime("M.pick", "Predict", SIG, None, {}, host=_Host(lm))
+    pred = PredictorRuntime("M.pick", "Predict", SIG, None, {}, host=Host(lm))
     assert pred({"question": "q"}).model_dump() == {"answer": "B", "confidence": 0.9}
     first, repair = history.records()
     assert first.response == echo and first.coercions == []  # its parse failed: nothing applied
@@ -350,7 +337,7 @@ def test_coercions_over_real_http_reach_the_record_of_that_call() -> None:
     answer = "[[ ## answer ## ]]\n**C.** bus stop\n\n[[ ## confidence ## ]]\n0.9.\n\n[[ ## completed ## ]]"
     with FakeServer(answers=[answer]) as srv:
         lm = LiteLLM("openai/fake", api_base=srv.url, history=History())
-        pred = PredictorRuntime("M.pick", "Predict", SIG, None, {}, host=_Host(lm))  # type: ignore[arg-type]
+        pred = PredictorRuntime("M.pick", "Predict", SIG, None, {}, host=Host(lm))  # type: ignore[arg-type]
         assert pred({"question": "q"}).model_dump() == {"answer": "C", "confidence": 0.9}
     (record,) = lm.history.records()
     assert record.coercions == [note("**C.** bus stop", "C", "answer label", "answer"),
@@ -362,7 +349,7 @@ def test_coercions_of_concurrent_calls_never_mix() -> None:
     answers = {f"q{i}": f"[[ ## answer ## ]]\n{'ABCDE'[i % 5]}. option {i}\n\n[[ ## confidence ## ]]\n{i}%\n\n"
                         "[[ ## completed ## ]]" for i in range(12)}
     lm = FakeLM(lambda messages: answers[messages[-1]["content"].split("\n")[1]], history=history)
-    pred = PredictorRuntime("M.pick", "Predict", SIG, None, {}, host=_Host(lm))
+    pred = PredictorRuntime("M.pick", "Predict", SIG, None, {}, host=Host(lm))
     errors: list[BaseException] = []
 
     def run(i: int) -> None:
@@ -386,7 +373,7 @@ def test_coercions_of_concurrent_calls_never_mix() -> None:
 def test_an_unparsable_answer_keeps_its_raw_output_in_the_error() -> None:
     bad = "[[ ## answer ## ]]\nA; B; C; D; E; E; E\n\n[[ ## confidence ## ]]\nhigh"
     lm = FakeLM([bad, bad, '{"answer": "A; B; C"}'], history=History())
-    pred = PredictorRuntime("M.pick", "Predict", SIG, None, {}, host=_Host(lm))
+    pred = PredictorRuntime("M.pick", "Predict", SIG, None, {}, host=Host(lm))
     with pytest.raises(LMOutputError) as err:
         pred({"question": "q"})
     assert err.value.raw_output == '{"answer": "A; B; C"}'

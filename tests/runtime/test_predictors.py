@@ -8,24 +8,10 @@ from lmp.runtime.errors import LMOutputError
 from lmp.runtime.interpreter import Interpreter
 from lmp.runtime.predictors import PredictorRuntime, majority
 from lmp.runtime.values import Prediction
-from tests.runtime.rt_helpers import chat, load
+from tests.runtime.rt_helpers import Host, chat, load
 
 SIG = Signature("Judge", [Field("text", STR)], [Field("label", LiteralType(("yes", "no")), None, "out"),
                                                  Field("p", FLOAT, None, "out")], "Judge it.")
-
-
-class Host:
-    def __init__(self, lm):
-        self.lm = lm
-
-    def lm_for(self, role):
-        return self.lm
-
-    def tool_specs(self, names):
-        return []
-
-    def call_metric(self, name, example, pred):
-        return 1.0
 
 
 def predictor(lm, kind="Predict", **options) -> PredictorRuntime:

@@ -15,6 +15,7 @@ from lmp.runtime.errors import LMOutputError, LMTruncatedError
 from lmp.runtime.lm import DiskCache, FakeServer, History, LiteLLM, LocalLM
 from lmp.runtime.lm.constrain import ConstraintRejectedWarning, forget_rejections
 from lmp.runtime.predictors import PredictorRuntime
+from tests.runtime.rt_helpers import Host
 
 SENTIMENT = LiteralType(("positive", "neutral", "negative"))
 SIG = Signature("Classify", [Field("text", STR, None, "in")], [Field("sentiment", SENTIMENT, None, "out")])
@@ -33,20 +34,6 @@ def _clean_rejections():
     forget_rejections()
     yield
     forget_rejections()
-
-
-class Host:
-    def __init__(self, lm):
-        self.lm = lm
-
-    def lm_for(self, role):
-        return self.lm
-
-    def tool_specs(self, names):
-        return []
-
-    def call_metric(self, name, example, pred):
-        return 1.0
 
 
 def run(lm, sig: Signature = SIG, adapter: str = "chat", kind: str = "Predict"):
