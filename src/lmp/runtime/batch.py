@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -88,15 +88,22 @@ def finished_rows(path: str, *, with_key: str | None = None) -> dict[int, dict[s
     done: dict[int, dict[str, Any]] = {}
     if not os.path.exists(path):
         return done
+    for rec in _row_records(path):
+        if with_key is None or with_key in rec:
+            done[rec["_row"]] = rec
+    return done
+
+
+def _row_records(path: str) -> Iterator[dict[str, Any]]:
+    """Every record of a results file that carries a row number, in file order; torn lines skipped."""
     with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             try:
                 rec = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(rec, dict) and isinstance(rec.get("_row"), int) and (with_key is None or with_key in rec):
-                done[rec["_row"]] = rec
-    return done
+            if isinstance(rec, dict) and isinstance(rec.get("_row"), int):
+                yield rec
 
 
 def completed(output: str) -> dict[int, dict[str, Any]]:
@@ -279,15 +286,9 @@ def verify(output: str, rows: Sequence[dict[str, Any] | Row], input_keys: set[st
     """Rows of the input without exactly one record for their current input in `output`."""
     counts: collections.Counter[int] = collections.Counter()
     hashes: dict[int, Any] = {}
-    with open(output, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict) and isinstance(rec.get("_row"), int):
-                counts[rec["_row"]] += 1
-                hashes[rec["_row"]] = rec.get("_hash")
+    for rec in _row_records(output):
+        counts[rec["_row"]] += 1
+        hashes[rec["_row"]] = rec.get("_hash")
     missing = []
     for row in _as_rows(rows):
         if row.data is None:
