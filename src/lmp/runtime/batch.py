@@ -65,19 +65,24 @@ def read_rows(path: str) -> list[Row]:
         raise LmpRuntimeError(f"cannot read the input file {path}: {exc.strerror}") from None
     with fh:
         for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                rows.append(Row(n, None, f"not valid JSON ({exc}); each line must be one JSON object of the "
-                                         "module's inputs"))
-                continue
-            if not isinstance(row, dict):
-                rows.append(Row(n, None, f"expected a JSON object of inputs, got {type(row).__name__}"))
-                continue
-            rows.append(Row(n, row))
+            row = parse_line(n, line)
+            if row is not None:
+                rows.append(row)
     return rows
+
+
+def parse_line(number: int, line: str) -> Row | None:
+    """One JSONL line as a Row (None for a blank line); shared with engines that read lines elsewhere
+    (lmp.spark), so a line means the same everywhere."""
+    if not line.strip():
+        return None
+    try:
+        row = json.loads(line)
+    except ValueError as exc:
+        return Row(number, None, f"not valid JSON ({exc}); each line must be one JSON object of the module's inputs")
+    if not isinstance(row, dict):
+        return Row(number, None, f"expected a JSON object of inputs, got {type(row).__name__}")
+    return Row(number, row)
 
 
 def finished_rows(path: str, *, with_key: str | None = None) -> dict[int, dict[str, Any]]:
@@ -192,6 +197,24 @@ def _as_rows(rows: Sequence[dict[str, Any] | Row]) -> list[Row]:
     return [r if isinstance(r, Row) else Row(i, r) for i, r in enumerate(rows, 1)]
 
 
+def row_inputs(data: dict[str, Any], input_keys: set[str] | None) -> tuple[dict[str, Any], str]:
+    """The inputs of a row passed to the module (keys that are not inputs dropped) and their hash."""
+    inputs = {k: v for k, v in data.items() if input_keys is None or k in input_keys}
+    return inputs, row_hash(inputs)
+
+
+def row_record(run_row: Callable[[dict[str, Any]], Any], number: int, inputs: dict[str, Any],
+               h: str | None = None) -> dict[str, Any]:
+    """Run one row: its results record, with `output` (plain values) or `error`. Every engine (this
+    file's threads, lmp.spark's executors) records a row through here, so their outputs are the same."""
+    rec: dict[str, Any] = {"_row": number, "_hash": row_hash(inputs) if h is None else h, "input": inputs}
+    try:
+        rec["output"] = to_plain(run_row(inputs))
+    except Exception as exc:  # noqa: BLE001 - one bad row must not stop the batch
+        rec["error"] = f"{type(exc).__name__}: {exc}"
+    return rec
+
+
 def run_batch(run_row: Callable[[dict[str, Any]], Any], rows: Sequence[dict[str, Any] | Row], output: str,
               concurrency: int = 4, input_keys: set[str] | None = None, progress: bool | None = None) -> BatchSummary:
     """Run `run_row(inputs)` for each row not yet done in `output`, `concurrency` at a time.
@@ -209,8 +232,7 @@ def run_batch(run_row: Callable[[dict[str, Any]], Any], rows: Sequence[dict[str,
         if row.data is None:
             bad.append(row)
             continue
-        inputs = {k: v for k, v in row.data.items() if input_keys is None or k in input_keys}
-        h = row_hash(inputs)
+        inputs, h = row_inputs(row.data, input_keys)
         if row.number in done and done[row.number].get("_hash") == h:
             summary.skipped += 1
             continue
@@ -235,13 +257,8 @@ def run_batch(run_row: Callable[[dict[str, Any]], Any], rows: Sequence[dict[str,
             record({"_row": row.number, "_hash": None, "error": row.error}, False)
 
         def work(i: int, inputs: dict[str, Any], h: str) -> None:
-            rec: dict[str, Any] = {"_row": i, "_hash": h, "input": inputs}
-            try:
-                rec["output"] = to_plain(run_row(inputs))
-                ok = True
-            except Exception as exc:  # noqa: BLE001 - one bad row must not stop the batch
-                rec["error"] = f"{type(exc).__name__}: {exc}"
-                ok = False
+            rec = row_record(run_row, i, inputs, h)
+            ok = "output" in rec
             record(rec, ok)
             with lock:
                 bar.update(ok)
