@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lmp.checker import metric_returns
 from lmp.checker.secrets import check_secrets
 from lmp.diagnostics import Diagnostic, Fix, Related, Severity, Span, suggest
 from lmp.ir import nodes as ir
@@ -201,9 +202,9 @@ class Checker:
                                 p.default.span)
         for pred in mod.predictors:
             self.check_predictor(pred)
-        if mod.is_metric and mod.returns is not None and not is_assignable(mod.returns, FLOAT) and \
-                mod.returns != BOOL and mod.returns_span is not None:
-            self.report("E130", f"a metric returns `bool` or `float`, not `{mod.returns.render()}`", mod.returns_span)
+        if mod.is_metric and mod.returns is not None and mod.returns_span is not None:
+            for problem in metric_returns.return_type_problems(mod.returns):
+                self.report(problem.code, problem.message, mod.returns_span, hint=problem.hint)
         falls_through = self.block(mod.body, scope)
         needs_return = bool(mod.outputs) or (mod.is_metric and mod.returns is not None)
         # After a syntax error the body is what recovery kept: a missing return, an unused predictor
@@ -412,6 +413,27 @@ class Checker:
         if not var.annotated:
             var.type = new
 
+    def check_feedback_return(self, mod: ir.Module, expected: RecordType, t: Type, span: Span) -> None:
+        """A feedback metric's `return (score: ..., feedback: ...)`: every declared field, of its type."""
+        if isinstance(t, AnyType):
+            return
+        if not isinstance(t, RecordType):
+            self.report("E070", f"metric `{mod.name}` returns `{expected.render()}`, not `{t.render()}`", span,
+                        hint="return a record: (" + ", ".join(f"{f.name}: ..." for f in expected.fields) + ")")
+            return
+        for name in metric_returns.missing_fields(t, expected):
+            what = "the feedback text" if name == metric_returns.FEEDBACK else f"`{name}`"
+            self.report("E132", f"metric `{mod.name}` must return {what}: the record has no `{name}`", span,
+                        hint=f"add `{name}: ...` to the returned record (or declare it optional: `{name}: ...?`)")
+        for f in t.fields:
+            want = expected.field(f.name)
+            if want is None:
+                self.report("E070", f"metric `{mod.name}` declares no field `{f.name}` in its record", span,
+                            hint="its fields: " + ", ".join(x.name for x in expected.fields))
+            elif not (is_assignable(f.type, want.type) or (f.type == BOOL and metric_returns.is_score_type(want.type))):
+                self.report("E070", f"field `{f.name}` of metric `{mod.name}` is `{want.type.render()}`, "
+                            f"not `{f.type.render()}`", span)
+
     def check_return(self, stmt: ir.Return, scope: Scope) -> None:
         mod = self.module
         assert mod is not None
@@ -422,6 +444,9 @@ class Checker:
         t = self.expr(stmt.value, scope)
         if mod.is_metric:
             expected = mod.returns or FLOAT
+            if isinstance(expected, RecordType):
+                self.check_feedback_return(mod, expected, t, stmt.value.span)
+                return
             if not (is_assignable(t, expected) or (expected == FLOAT and t == BOOL) or (
                     expected == BOOL and t in (INT, FLOAT))):
                 self.report("E070", f"metric `{mod.name}` returns `{expected.render()}`, not `{t.render()}`",

@@ -411,8 +411,14 @@ class Lowering:
             arrow = [c for c in t.children if is_token(c) and c.type == "ARROW"]
             if arrow:
                 idx = t.children.index(arrow[0])
-                mod.returns = self.resolve_type(t.children[idx + 1])
                 mod.returns_span = span_of(t.children[idx + 1])
+                if outs is not None:
+                    # `-> (score: float, feedback: str)`: a feedback metric returns that record; the
+                    # fields are its type, not module outputs.
+                    mod.returns = RecordType(tuple(RecordField(f.name, f.type, f.description) for f in mod.outputs))
+                    mod.outputs = []
+                else:
+                    mod.returns = self.resolve_type(t.children[idx + 1])
         self._module = mod
         mod.body = self.block(t.children[-1])
         if self._has_syntax_error(mod.span):

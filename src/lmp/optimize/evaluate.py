@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from lmp.optimize.context import Budget, BudgetExhausted
 from lmp.optimize.data import Example
+from lmp.optimize.feedback import MetricResult
 from lmp.optimize.metrics import Metric
 from lmp.optimize.runner import Candidate, Runner, fingerprint
 from lmp.runtime.batch import cut_torn_tail, finished_rows, format_eta
@@ -44,6 +45,7 @@ class RowResult:
     metric_error: str | None = None  # the metric raised
     trace: list[TraceEntry] = field(default_factory=list)
     unparsed: bool = False  # the error is the model's answer not fitting the output types
+    feedback: MetricResult | None = None  # what the metric said beyond the score (feedback, objectives)
 
     def to_json(self, key: str) -> dict[str, Any]:
         # What the model said and what failed may repeat a key it was given (lmp.secrets).
@@ -157,13 +159,13 @@ def score_row(runner: Runner, metric: Metric, index: int, example: Example, keep
         return RowResult(index, example, None, 0.0, error=f"{type(exc).__name__}: {exc}",
                          unparsed=isinstance(exc, LMOutputError))
     try:
-        score = metric(example, pred)
+        detail = metric.result(example, pred, entries)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a metric bug on one row is not fatal
         return RowResult(index, example, pred, 0.0, metric_error=f"{type(exc).__name__}: {exc}",
                          trace=entries if keep_trace else [])
-    return RowResult(index, example, pred, score, trace=entries if keep_trace else [])
+    return RowResult(index, example, pred, detail.score, trace=entries if keep_trace else [], feedback=detail)
 
 
 def evaluate(runner: Runner, examples: list[Example], metric: Metric, candidate: Candidate | None = None, *,
@@ -195,7 +197,8 @@ def evaluate(runner: Runner, examples: list[Example], metric: Metric, candidate:
         for i, ex in enumerate(examples):
             hit = memo.get((fp, ex.key))
             if i not in results and hit is not None and (not keep_traces or hit.trace or hit.error):
-                results[i] = RowResult(i, ex, hit.prediction, hit.score, hit.error, hit.metric_error, hit.trace)
+                results[i] = RowResult(i, ex, hit.prediction, hit.score, hit.error, hit.metric_error, hit.trace,
+                                       hit.unparsed, hit.feedback)
     todo = [i for i in range(n) if i not in results]
     bar = ScoreBar(n, label, enabled=progress)
     for r in results.values():

@@ -8,20 +8,23 @@ A metric scores one prediction against one example: `metric(example, pred) -> fl
   `numeric[:FIELD]@TOL` sets the absolute tolerance (default 1e-6).
 - any `metric NAME(example, pred)` of the program, run by the interpreter — including LM-as-judge
   metrics whose predictors run on another model role (`using judge`). `example` has the inputs and the
-  gold outputs as fields, `pred` the module's outputs.
+  gold outputs as fields, `pred` the module's outputs. A metric may return feedback with its score
+  (`-> (score: float, feedback: str)`; see `lmp.optimize.feedback` for the Python protocol).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import string
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lmp.optimize.data import Example
+from lmp.optimize.feedback import MetricResult, interpret
 from lmp.runtime.errors import LmpRuntimeError
 
 
@@ -107,20 +110,34 @@ BUILTINS: dict[str, Callable[..., float]] = {
 
 @dataclass
 class Metric:
-    """`metric(example, pred_outputs) -> float`; `name` is what state files and reports show."""
+    """`metric(example, pred_outputs) -> float`; `name` is what state files and reports show.
+
+    `fn` may also return feedback (a record/dict with `score` and `feedback`, see `lmp.optimize.feedback`)
+    and may take a third parameter, the program's trace. `__call__` is the score; `result` has it all."""
 
     name: str
-    fn: Callable[[Example, dict[str, Any]], float]
+    fn: Callable[..., Any]
     needs_gold: bool = True
     program_metric: bool = False
+    predictor_ids: list[str] = field(default_factory=list)  # for `feedback_NAME` fields
 
     def __call__(self, example: Example, pred: dict[str, Any]) -> float:
-        value = self.fn(example, pred)
-        if isinstance(value, bool):
-            return 1.0 if value else 0.0
-        if not isinstance(value, int | float):
-            raise MetricError(f"metric `{self.name}` returned {type(value).__name__}; it must return bool or float")
-        return float(value)
+        return self.result(example, pred).score
+
+    def result(self, example: Example, pred: dict[str, Any], trace: list[Any] | None = None) -> MetricResult:
+        value = self.fn(example, pred, list(trace or [])) if _takes_trace(self.fn) else self.fn(example, pred)
+        return interpret(value, self.name, self.predictor_ids)
+
+
+def _takes_trace(fn: Callable[..., Any]) -> bool:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return True
+    return len([p for p in params if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                 inspect.Parameter.POSITIONAL_OR_KEYWORD)]) >= 3
 
 
 def builtin_metric(spec: str) -> Metric:
@@ -150,12 +167,13 @@ def program_metric(handle: Any, name: str) -> Metric:
     from lmp.runtime import trace
     from lmp.runtime.values import Prediction, Record
 
-    def score(example: Example, pred: dict[str, Any]) -> float:
+    def score(example: Example, pred: dict[str, Any]) -> Any:
         # Judge predictors are not part of the program being optimized: keep them out of its trace.
         with trace.suspended():
-            return handle.interpreter.call_metric(name, Record(example.record()), Prediction(dict(pred)))
+            return handle.interpreter.run_metric(name, Record(example.record()), Prediction(dict(pred)))
 
-    return Metric(name, score, needs_gold=False, program_metric=True)
+    return Metric(name, score, needs_gold=False, program_metric=True,
+                  predictor_ids=list(handle.program.predictors()))
 
 
 def resolve_metric(spec: str, handle: Any = None) -> Metric:
