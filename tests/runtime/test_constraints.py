@@ -227,3 +227,25 @@ def test_a_small_user_max_tokens_shrinks_free_text_so_the_answer_still_fits():
     assert not accepts(tight.grammar, chat({"reasoning": long, "sentiment": "neutral"}))
     assert accepts(roomy.grammar, chat({"reasoning": long, "sentiment": "neutral"}))
     assert compile_constraint("chat", s, max_tokens=4000) is roomy  # room enough: the usual grammar
+
+
+def test_a_small_max_tokens_squeezes_a_react_steps_tool_arguments_too():
+    # Seen on examples/tool_agent (max_tokens: 128): the thought was squeezed but a search query could
+    # still run to 300 characters, so the step was cut off inside `next_tool_args` (LMTruncatedError).
+    step = sig(("next_thought", STR), ("next_tool_name", LiteralType(("search_faq", "overtime_pay", "finish"))),
+               ("next_tool_args", DictType(STR, ANY)))
+    tools = tool_arg_types({"search_faq": [("query", "str")],
+                            "overtime_pay": [("hourly_rate", "float"), ("hours", "float")]})
+    roomy = compile_constraint("chat", step, tools)
+    tight = compile_constraint("chat", step, tools, max_tokens=128)
+    assert tight.grammar is not None and tight.budget <= 128 < roomy.budget
+    query = "search_faq(query: str) returns a list of all the questions that match the query, including " * 2
+
+    def step_text(args: str) -> str:
+        return chat({"next_thought": "look it up", "next_tool_name": "search_faq", "next_tool_args": args})
+
+    assert accepts(roomy.grammar, step_text(compact({"query": query[:250]})))
+    assert not accepts(tight.grammar, step_text(compact({"query": query[:250]})))
+    assert accepts(tight.grammar, step_text(compact({"query": "payday"})))
+    assert accepts(tight.grammar, chat({"next_thought": "t", "next_tool_name": "overtime_pay",
+                                        "next_tool_args": '{"hourly_rate":20,"hours":3}'}))

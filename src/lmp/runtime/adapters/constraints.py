@@ -77,15 +77,16 @@ def compile_constraint(adapter: str, signature: Signature, tool_args: ToolArgs |
     outputs = tuple((f.name, f.type, f.description) for f in signature.outputs)
     tools = tuple(sorted((tool_args or {}).items())) if tool_args else ()
     name = re.sub(r"[^A-Za-z0-9_-]", "_", signature.name or "outputs")[:64] or "outputs"
-    return _compile(adapter, outputs, tools, name, _text_scale(outputs, adapter == "chat", max_tokens))
+    return _compile(adapter, outputs, tools, name, _text_scale(outputs, adapter == "chat", max_tokens, dict(tools)))
 
 
-def _text_scale(outputs: tuple[tuple[str, Type, str | None], ...], chat: bool, max_tokens: int | None) -> float:
+def _text_scale(outputs: tuple[tuple[str, Type, str | None], ...], chat: bool, max_tokens: int | None,
+                tools: dict[str, RecordType | None] | None = None) -> float:
     """The share of the usual free-text bounds that fits in `max_tokens` (1.0: no squeeze)."""
     if max_tokens is None:
         return 1.0
-    full = _budget_of(outputs, chat)
-    fixed = _budget_of(outputs, chat, text=0.0)
+    full = _budget_of(outputs, chat, tools=tools)
+    fixed = _budget_of(outputs, chat, text=0.0, tools=tools)
     if full <= fixed or _tight(full) <= max_tokens:
         return 1.0
     room = (max_tokens - 8) / 1.15 - fixed
@@ -102,7 +103,8 @@ def _compile(adapter: str, outputs: tuple[tuple[str, Type, str | None], ...],
     except Exception as exc:  # noqa: BLE001 - a constraint is an aid: never let it break a call
         return Constraint(adapter, None, None, name, False,
                           (f"no constraint: compiling the output types failed ({type(exc).__name__}: {exc})",),
-                          _budget_of(outputs, adapter == "chat"), 2 * _budget_of(outputs, adapter == "chat") + 32)
+                          _budget_of(outputs, adapter == "chat", tools=dict(tools)),
+                          2 * _budget_of(outputs, adapter == "chat", tools=dict(tools)) + 32)
 
 
 def _tool_pair(outputs: tuple[tuple[str, Type, str | None], ...], tools: dict[str, RecordType | None]) -> int | None:
@@ -136,7 +138,7 @@ def _compile_chat(outputs: tuple[tuple[str, Type, str | None], ...], tools: dict
             args_head = gbnf.literal("\n\n" + header("next_tool_args") + "\n")
             alts = []
             for tool in tool_type.members:
-                args = _tool_args_grammar(g, tool, tools, notes)
+                args = _tool_args_grammar(g, tool, tools, notes, _chars(NESTED_CHARS, scale))
                 alts.append(f"{gbnf.literal(tool)} {args_head} {args}")
             parts.append(gbnf.literal(sep + header(fname) + "\n"))
             parts.append(g.rule("tool-call", " | ".join(alts)))
@@ -148,7 +150,7 @@ def _compile_chat(outputs: tuple[tuple[str, Type, str | None], ...], tools: dict
         i += 1
     parts.append(gbnf.literal(("\n\n" if outputs else "") + COMPLETED))
     g.set_root(" ".join(parts))
-    budget = _budget_of(outputs, chat=True, text=scale)
+    budget = _budget_of(outputs, chat=True, text=scale, tools=tools)
     return Constraint("chat", g.text(), None, name, True, tuple(notes.items), _tight(budget), _loose(budget))
 
 
@@ -167,7 +169,7 @@ def _compile_json(outputs: tuple[tuple[str, Type, str | None], ...], tools: dict
             args_key = gbnf.literal(',"next_tool_args":')
             alts = []
             for tool in ftype.members:
-                args = _tool_args_grammar(g, tool, tools, notes)
+                args = _tool_args_grammar(g, tool, tools, notes, _chars(NESTED_CHARS, scale))
                 alts.append(f"{gbnf.json_literal(tool)} {args_key} {args}")
             parts += [key, g.rule("tool-call", " | ".join(alts))]
             i += 2
@@ -179,18 +181,19 @@ def _compile_json(outputs: tuple[tuple[str, Type, str | None], ...], tools: dict
     schema, strict_ok = json_schema(RecordType(tuple(RecordField(n, t, d) for n, t, d in outputs)))
     if pair is not None:
         strict_ok = False  # the per-tool arguments live in the grammar; the schema keeps a plain object
-    budget = _budget_of(outputs, chat=False, text=scale)
+    budget = _budget_of(outputs, chat=False, text=scale, tools=tools)
     return Constraint("json", g.text(), schema, name, strict_ok, tuple(notes.items), _tight(budget), _loose(budget))
 
 
-def _tool_args_grammar(g: gbnf.Grammar, tool: str, tools: dict[str, RecordType | None], notes: gbnf.Notes) -> str:
+def _tool_args_grammar(g: gbnf.Grammar, tool: str, tools: dict[str, RecordType | None], notes: gbnf.Notes,
+                      chars: int = NESTED_CHARS) -> str:
     if tool == "finish":
         return '"{}"'
     args = tools.get(tool)
     if args is None:
         notes.add(f"arguments of tool `{tool}` are not typed: constrained only to be a JSON object")
-        return gbnf.json_value(g, DictType(PrimType("str"), ANY), f"{tool}(...)", gbnf.Notes(), NESTED_CHARS)
-    return gbnf.record(g, args, f"{tool}", notes, NESTED_CHARS)
+        return gbnf.json_value(g, DictType(PrimType("str"), ANY), f"{tool}(...)", gbnf.Notes(), chars)
+    return gbnf.record(g, args, f"{tool}", notes, chars)
 
 
 # ------------------------------------------------------------------ JSON Schema
@@ -256,13 +259,21 @@ def budget(t: Type, name: str = "", nested: bool = False, text: float = 1.0) -> 
         return 4 + LIST_ITEMS * (budget(t.value, nested=True, text=text) + 10)
     if isinstance(t, RecordType):
         return 2 + sum(len(f.name) // 3 + 3 + budget(f.type, f.name, nested=True, text=text) for f in t.fields)
-    return 128  # any
+    return max(8, round(128 * text))  # any: free JSON, text included
 
 
-def _budget_of(outputs: tuple[tuple[str, Type, str | None], ...], chat: bool, text: float = 1.0) -> int:
+def _budget_of(outputs: tuple[tuple[str, Type, str | None], ...], chat: bool, text: float = 1.0,
+               tools: dict[str, RecordType | None] | None = None) -> int:
     total = 0
-    for fname, ftype, _ in outputs:
+    pair = _tool_pair(outputs, tools or {})
+    for i, (fname, ftype, _) in enumerate(outputs):
         overhead = (len(fname) // 3 + 10) if chat else (len(fname) // 3 + 4)
+        if pair is not None and i == pair + 1:
+            # A ReAct step's arguments are those of the chosen tool, not the declared dict[str, any]: budgeted
+            # by the largest tool, so that a user's max_tokens squeezes their free text too.
+            total += overhead + max(2, *(budget(args or DictType(PrimType("str"), ANY), nested=True, text=text)
+                                         for args in (tools or {}).values()))
+            continue
         total += overhead + budget(ftype, fname, nested=not chat and not _is_text(ftype), text=text)
     return total + (12 if chat else 2)
 
