@@ -10,9 +10,12 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from lmp.secrets import scrub
+
+if TYPE_CHECKING:
+    from .stream import AsyncLMStream, LMStream
 
 ModelType = Literal["chat", "text"]
 Role = Literal["system", "user", "assistant"]
@@ -75,6 +78,20 @@ class LM(ABC):
 
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(_executor(), functools.partial(self.complete, messages, **params))
+
+    def stream(self, messages: list[Message], **params: Any) -> LMStream:
+        """The answer as text deltas while it is generated (`for delta in lm.stream(...)`); the
+        stream's `.response` is the complete `LMResponse` once exhausted. Models that cannot stream
+        send the whole answer as one chunk (see `lmp.runtime.lm.stream`)."""
+        from .stream import LMStream, single
+
+        return LMStream(single(lambda: self.complete(messages, **params)))
+
+    def astream(self, messages: list[Message], **params: Any) -> AsyncLMStream:
+        """`async for delta in lm.astream(...)`: `stream` read on a worker thread."""
+        from .stream import AsyncLMStream
+
+        return AsyncLMStream(self.stream(messages, **params))
 
     def __call__(self, messages: list[Message] | str, **params: Any) -> LMResponse:
         """Convenience: `lm("hi")` sends one user message."""

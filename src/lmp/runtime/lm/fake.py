@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .base import LM, LMError, LMResponse, Message, ModelType
 from .constrain import Constraint, effective_mode, normalize_mode, summary
 from .history import CallRecord, History
+from .stream import Deltas, LMStream, split_tokens
 
 Script = Iterable[str | LMResponse | BaseException] | Mapping[str, str] | Callable[[list[Message]], str]
 
@@ -30,6 +32,7 @@ class FakeLM(LM):
     An `LMResponse` in the list is returned as scripted (e.g. `finish_reason="length"` for a cut-off
     answer). `constrain` ("grammar" | "json_schema") makes it act like a server that takes decoding
     constraints: predictors then send one (recorded in `calls[i]["params"]["constraint"]`).
+    `stream` sends the answer in word-sized chunks, `stream_delay` seconds apart.
     """
 
     def __init__(
@@ -42,8 +45,10 @@ class FakeLM(LM):
         errors: Iterable[BaseException] = (),
         history: History | None = None,
         constrain: str | None = None,
+        stream_delay: float = 0.0,
     ) -> None:
         self.model = model
+        self.stream_delay = stream_delay
         self.constrain = normalize_mode(constrain)
         self.model_type = model_type
         self.default = default
@@ -132,6 +137,19 @@ class FakeLM(LM):
                 )
             )
         return response
+
+    def stream(self, messages: list[Message], **params: Any) -> LMStream:
+        """The scripted answer in word-sized chunks, `stream_delay` seconds apart (recorded like `complete`)."""
+
+        def deltas() -> Deltas:
+            response = self.complete(messages, **params)
+            for piece in split_tokens(response.text):
+                if self.stream_delay:
+                    time.sleep(self.stream_delay)
+                yield piece
+            return response
+
+        return LMStream(deltas())
 
     @property
     def last_messages(self) -> list[Message]:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .stream import split_tokens
+
 Responder = Callable[[dict[str, Any]], str]
 # Body fields that carry a decoding constraint (llama.cpp, OpenAI/Ollama, vLLM, SGLang).
 CONSTRAINT_KEYS = ("grammar", "response_format", "structured_outputs", "ebnf")
@@ -60,6 +62,8 @@ class FakeServer:
       `structured_outputs`, `ebnf`) gets HTTP 400 naming that field, as a server without support does;
     - `honor_max_tokens`: an answer longer than the request's `max_tokens` (counted in whitespace
       words) is cut there with `finish_reason: "length"`, as a real server cuts it.
+    - `token_delay`: a request with `stream: true` is answered with server-sent events, one chunk
+      per word, this many seconds apart (usage in a last chunk when `stream_options.include_usage`);
     - `echo_key`: failures quote the request's Authorization header back, as some providers do
       in their "invalid API key" errors (to test that lmp scrubs keys from everything it writes).
     The attributes can be changed while the server runs; `requests` records every request.
@@ -80,7 +84,9 @@ class FakeServer:
         honor_max_tokens: bool = False,
         echo_key: bool = False,
         model: str = "fake-model",
+        token_delay: float = 0.0,
     ) -> None:
+        self.token_delay = token_delay
         self.echo_key = echo_key
         self.responder = responder or echo_responder
         self.answers = list(answers or [])
@@ -238,9 +244,70 @@ class FakeServer:
                 limit = body.get("max_tokens")
                 if fake.honor_max_tokens and isinstance(limit, int) and len(text.split()) > limit:
                     text, reason = " ".join(text.split()[:limit]), "length"
+                if body.get("stream"):
+                    self._send_stream(body, text, chat, reason)
+                    return
                 self._send(200, _completion_payload(body, text, chat, fake.model, reason))
 
+            def _send_stream(self, body: dict[str, Any], text: str, chat: bool, reason: str) -> None:
+                # Server-sent events as OpenAI sends them: one chunk per word (`token_delay` apart), a
+                # last chunk with finish_reason, the usage chunk when asked for, then [DONE]. The body
+                # ends when the connection closes (no Content-Length).
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Cache-Control", "no-cache")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    for i, piece in enumerate(split_tokens(text)):
+                        if i and fake.token_delay:
+                            time.sleep(fake.token_delay)
+                        self._event(_chunk_payload(body, piece, chat, fake.model, None))
+                    self._event(_chunk_payload(body, "", chat, fake.model, reason))
+                    options = body.get("stream_options") or {}
+                    if isinstance(options, dict) and options.get("include_usage"):
+                        usage = _completion_payload(body, text, chat, fake.model, reason)["usage"]
+                        self._event({**_chunk_payload(body, "", chat, fake.model, None), "choices": [],
+                                     "usage": usage})
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client stopped reading (a cancelled stream)
+                self.close_connection = True
+
+            def _event(self, payload: dict[str, Any]) -> None:
+                self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+                self.wfile.flush()
+
         return Handler
+
+
+def _chunk_payload(body: dict[str, Any], piece: str, chat: bool, default_model: str,
+                   finish_reason: str | None) -> dict[str, Any]:
+    model = body.get("model") or default_model
+    created = int(time.time())
+    if chat:
+        delta = {"role": "assistant", "content": piece} if piece else {}
+        return {"id": f"chatcmpl-fake{created}", "object": "chat.completion.chunk", "created": created,
+                "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+    return {"id": f"cmpl-fake{created}", "object": "text_completion", "created": created, "model": model,
+            "choices": [{"index": 0, "text": piece, "logprobs": None, "finish_reason": finish_reason}]}
+
+
+def _tool_call_payload(body: dict[str, Any], answer: dict[str, Any], default_model: str) -> dict[str, Any]:
+    calls = []
+    for i, call in enumerate(answer.get("tool_calls") or []):
+        args = call.get("arguments", {})
+        calls.append({"id": call.get("id") or f"call_{i}_{len(body.get('messages', []))}", "type": "function",
+                      "function": {"name": call["name"],
+                                   "arguments": args if isinstance(args, str) else json.dumps(args)}})
+    content = answer.get("content")
+    payload = _completion_payload(body, content or "", True, default_model, "tool_calls" if calls else "stop")
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if calls:
+        message["tool_calls"] = calls
+    payload["choices"][0]["message"] = message
+    return payload
 
 
 def _completion_payload(body: dict[str, Any], text: str, chat: bool, default_model: str,

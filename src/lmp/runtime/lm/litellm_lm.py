@@ -62,6 +62,7 @@ from .openai_http import (
     served_name,
     usage_tokens,
 )
+from .stream_litellm import StreamingLiteLLM
 from .transcript import flatten_messages, merge_stop
 
 TRANSPORTS = ("auto", "litellm")
@@ -357,7 +358,7 @@ def _innermost_message(exc: BaseException) -> str:
     return last.splitlines()[0] if last else type(exc).__name__
 
 
-class LiteLLM(LM):
+class LiteLLM(StreamingLiteLLM, LM):
     """A model called through litellm, or straight over HTTP when it is an OpenAI-compatible server.
 
     `transport`: "auto" (default; `LMP_TRANSPORT` overrides) sends `openai/...` and
@@ -595,19 +596,23 @@ class LiteLLM(LM):
             try:
                 return self._call_once(model, messages, request), attempt
             except LMError as exc:
-                if isinstance(exc, LMAuthError) and self.uses_http(model) and not self._http_key():
-                    exc = LMAuthError(
-                        f"Model {model!r} at {self.api_base} requires an API key (HTTP {exc.status_code}) and none "
-                        "was sent: set OPENAI_API_KEY (any OpenAI-compatible server reads it) or pass api_key in "
-                        "the model's params.",
-                        model=model,
-                        status_code=exc.status_code,
-                    )
-                if not is_retryable(exc) or attempt > self.num_retries:
-                    exc.attempts = attempt  # type: ignore[attr-defined]
-                    raise exc  # noqa: TRY201 - may be the clearer auth error built above
-                self._bump("retries")
-                self._sleep(self._delay(attempt - 1, exc))
+                self._after_failed_attempt(model, exc, attempt)
+
+    def _after_failed_attempt(self, model: str, exc: LMError, attempt: int) -> None:
+        """Raise `exc` (or a clearer auth error) when it is final; otherwise wait before the next attempt."""
+        if isinstance(exc, LMAuthError) and self.uses_http(model) and not self._http_key():
+            exc = LMAuthError(
+                f"Model {model!r} at {self.api_base} requires an API key (HTTP {exc.status_code}) and none "
+                "was sent: set OPENAI_API_KEY (any OpenAI-compatible server reads it) or pass api_key in "
+                "the model's params.",
+                model=model,
+                status_code=exc.status_code,
+            )
+        if not is_retryable(exc) or attempt > self.num_retries:
+            exc.attempts = attempt  # type: ignore[attr-defined]
+            raise exc
+        self._bump("retries")
+        self._sleep(self._delay(attempt - 1, exc))
 
     def uses_http(self, model: str | None = None) -> bool:
         """True when calls to `model` (default: the primary) go over lmp's direct HTTP path."""
@@ -621,21 +626,7 @@ class LiteLLM(LM):
         if self.uses_http(model):
             return self._call_http(model, messages, request)
         litellm = import_litellm()
-        kwargs: dict[str, Any] = dict(request)
-        kwargs.setdefault("timeout", self.timeout)
-        # lmp owns the retry policy: hidden retries in litellm or the OpenAI client would make
-        # attempts uncountable and multiply latency.
-        kwargs["num_retries"] = 0
-        kwargs["max_retries"] = 0
-        if self.api_base:
-            kwargs["api_base"] = self.api_base
-        # litellm drops body fields it does not know; server-specific constraint fields ride in extra_body.
-        extra = {k: kwargs.pop(k) for k in ("grammar", "structured_outputs", "ebnf") if k in kwargs}
-        if extra:
-            kwargs["extra_body"] = {**(kwargs.get("extra_body") or {}), **extra}
-        key = self._api_key or self._local_placeholder_key()
-        if key:
-            kwargs["api_key"] = key
+        kwargs = self._litellm_kwargs(request)
         try:
             if self.model_type == "text":
                 kwargs["stop"] = merge_stop(kwargs.get("stop"))
@@ -668,6 +659,25 @@ class LiteLLM(LM):
             raw=_to_dict(raw),
             finish_reason=reason if isinstance(reason, str) else None,
         )
+
+    def _litellm_kwargs(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of a litellm call for `request` (client options, key, extra body)."""
+        kwargs: dict[str, Any] = dict(request)
+        kwargs.setdefault("timeout", self.timeout)
+        # lmp owns the retry policy: hidden retries in litellm or the OpenAI client would make
+        # attempts uncountable and multiply latency.
+        kwargs["num_retries"] = 0
+        kwargs["max_retries"] = 0
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        # litellm drops body fields it does not know; server-specific constraint fields ride in extra_body.
+        extra = {k: kwargs.pop(k) for k in ("grammar", "structured_outputs", "ebnf") if k in kwargs}
+        if extra:
+            kwargs["extra_body"] = {**(kwargs.get("extra_body") or {}), **extra}
+        key = self._api_key or self._local_placeholder_key()
+        if key:
+            kwargs["api_key"] = key
+        return kwargs
 
     def _call_http(self, model: str, messages: list[Message], request: dict[str, Any]) -> LMResponse:
         assert self.api_base is not None

@@ -39,6 +39,7 @@ from typing import Any
 from .base import LMConnectionError, LMError, LMResponse, Message, ModelType
 from .litellm_lm import LiteLLM
 from .openai_http import is_openai_compatible
+from .stream import Deltas
 
 LOCAL_MODEL_ID = "local"
 LOCAL_TEXT_MODEL_ID = "local-text"
@@ -409,6 +410,27 @@ class LocalLM(LiteLLM):
         # then make the call it refused. Only a second refusal counts as a failed attempt.
         ensure_ready(self.api_base, recheck=True)
         return super()._call_once(model, messages, request)
+
+
+    def _stream_once(self, model: str, messages: list[Message], request: dict[str, Any]) -> Deltas:
+        # As _call_once: start (or wait for) the server, and ride out a 503 "Loading model", which
+        # comes before any chunk and so can be retried.
+        if self.api_base is None:
+            self.api_base = shared_server().url
+        elif self._external:
+            ensure_ready(self.api_base)
+        source = super()._stream_once(model, messages, request)
+        try:
+            first = next(source)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        except LMError as exc:
+            if not is_loading_error(exc):
+                raise
+            ensure_ready(self.api_base, recheck=True)
+            return (yield from super()._stream_once(model, messages, request))
+        yield first
+        return (yield from source)
 
 
 def local_lm(**kw: Any) -> LocalLM:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +134,56 @@ def post(
         raise HTTPFailure("protocol", f"HTTP {response.status_code} with JSON that is not an object: "
                           f"{str(data)[:200]!r}", 502)
     return data
+
+
+def post_stream(
+    api_base: str,
+    path: str,
+    body: dict[str, Any],
+    *,
+    api_key: str | None,
+    timeout: float | None,
+) -> Iterator[dict[str, Any]]:
+    """POST `body` with `stream: true`; the JSON payloads of the server-sent events as they arrive.
+
+    A server that ignores `stream` and answers with one JSON object yields that object once (the
+    caller reads `message` as well as `delta`). Failures are `HTTPFailure`, as for `post`; closing the
+    generator closes the response."""
+    import httpx
+
+    from .stream import sse_events
+
+    url = api_base.rstrip("/") + path
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    payload = {k: v for k, v in body.items() if k not in _CLIENT_KEYS and v is not None}
+    payload["stream"] = True
+    try:
+        with _client(api_base).stream("POST", url, content=json.dumps(payload), headers=headers,
+                                      timeout=timeout) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise HTTPFailure("status", _error_detail(response), status_code=response.status_code,
+                                  retry_after=_retry_after(response.headers.get("retry-after")))
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                response.read()
+                try:
+                    data = response.json()
+                except ValueError:
+                    raise HTTPFailure("protocol", f"HTTP {response.status_code} with a body that is neither an "
+                                      f"event stream nor JSON: {response.text[:200]!r}", 502) from None
+                if isinstance(data, dict):
+                    yield data
+                return
+            try:
+                yield from sse_events(response.iter_lines())
+            except ValueError as exc:
+                raise HTTPFailure("protocol", str(exc), 502) from None
+    except httpx.TimeoutException as exc:
+        raise HTTPFailure("timeout", f"{type(exc).__name__}: {exc}") from exc
+    except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.NetworkError) as exc:
+        raise HTTPFailure("connection", f"{type(exc).__name__}: {exc or 'connection failed'}") from exc
 
 
 def answer_text(data: dict[str, Any], *, chat: bool) -> str:
