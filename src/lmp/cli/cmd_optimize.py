@@ -111,6 +111,10 @@ def print_comparison(res: Any, metric: str, output: str) -> None:
     per_point = f" · {cost['calls_per_point']} calls per point gained" if cost.get("calls_per_point") else ""
     print(f"\nLM calls: {res.calls} (+{res.cached_calls} cached, free) · tokens: {res.tokens} · "
           f"cost: ${res.cost:.4f}{per_point}")
+    if getattr(res, "phases", None):
+        from lmp.optimize.costs import format_table
+
+        print("\n" + format_table(res.phases) + "\n")
     for pid, ps in sorted(s.predictors.items()):
         aug = sum(1 for d in ps.demos if d.get("augmented"))
         extra = f", knn pool {len(ps.knn['pool'])} (k={ps.knn['k']})" if ps.knn else ""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from lmp.optimize.costs import Ledger
 from lmp.runtime import settings
 from lmp.runtime.errors import LmpRuntimeError
 from lmp.runtime.lm.base import LM
@@ -155,9 +156,15 @@ class TrialReport:
     total: int | None
     score: float | None
     best: float | None
-    calls: int
+    calls: int  # paid calls of the whole run so far
     note: str = ""
     resumed: bool = False
+    paid: int = 0  # this trial's calls that reached the model
+    cached: int = 0  # this trial's calls served from the response cache (free)
+    candidate: str = ""  # the candidate's fingerprint
+    partial: bool = False  # stopped early: `score` is None, `upper` the most it could have reached
+    minibatch: bool = False
+    upper: float | None = None
 
 
 class Reporter:
@@ -181,7 +188,10 @@ class Reporter:
         best = "-" if report.best is None else f"{report.best:.3f}"
         tag = " (from checkpoint)" if report.resumed else ""
         note = f" · {report.note}" if report.note else ""
-        self.stream.write(f"trial {report.trial}{of}: score {score} · best {best} · {report.calls} calls{note}{tag}\n")
+        # Paid and cached apart: a cache hit costs nothing, and the run's total is what was paid.
+        spent = "0 calls" if report.resumed else f"{report.paid} calls paid + {report.cached} cached"
+        self.stream.write(f"trial {report.trial}{of}: score {score} · best {best} · {spent} "
+                          f"({report.calls} paid in all){note}{tag}\n")
         self.stream.flush()
 
     def info(self, text: str) -> None:
@@ -200,6 +210,25 @@ class OptimizeContext:
     prompt_model: str | None = None  # a role or a model id; None: the task model
     progress: bool = False  # per-row progress bars inside evaluations
     memo: dict[tuple[str, str], Any] = field(default_factory=dict)  # (candidate fp, example key) -> RowResult
+    ledger: Ledger = field(default_factory=lambda: Ledger(settings.history()))  # cost per phase
+    # Every proposed instruction of the run, accepted or rejected with a reason (lmp.optimize.proposal_check).
+    proposals: list[dict[str, Any]] = field(default_factory=list)
+
+    def note_proposals(self, log: list[dict[str, Any]]) -> None:
+        """Record a batch of proposals and show how many were rejected, and why."""
+        from lmp.optimize.proposal_check import REASONS, summarize
+
+        self.proposals.extend(log)
+        if not log:
+            return
+        who = log[0].get("predictor") or "the program"
+        self.reporter.info(f"proposals for {who}: {summarize(log)}")
+        for e in [e for e in log if not e.get("ok")][:3]:
+            why = REASONS.get(e.get("reason") or "", e.get("reason") or "failed")
+            detail = f" ({e['detail']})" if e.get("detail") else ""
+            text = e.get("text") or ""
+            shown = repr(text[:100] + ("…" if len(text) > 100 else "")) if text else "(no parsable answer)"
+            self.reporter.info(f"  rejected: {why}{detail}: {shown}")
 
     def prompt_lm(self, program: Any) -> LM:
         return resolve_lm(program, self.prompt_model)

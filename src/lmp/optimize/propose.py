@@ -8,11 +8,13 @@ and reruns hit the cache.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from lmp.ir.nodes import Field, Signature
 from lmp.ir.types import STR
 from lmp.optimize.data import Example
+from lmp.optimize.proposal_check import Verdict, check_instruction
 from lmp.runtime.errors import LmpRuntimeError
 from lmp.runtime.lm.base import LM
 from lmp.runtime.predictors import PredictorRuntime
@@ -82,22 +84,41 @@ def demos_from(examples: list[Example], signature: Signature) -> list[dict[str, 
 
 def propose(lm: LM, signature: Signature, current: str, *, n: int, examples: list[dict[str, Any]],
             attempts: list[tuple[str, float]] | None = None, temperature: float = 1.0, seed: int = 0,
-            round_: int = 0, pid: str = "") -> list[str]:
-    """Up to n distinct new instructions (failed or empty proposals are skipped)."""
+            round_: int = 0, pid: str = "", retries: int = 2, log: list[dict[str, Any]] | None = None,
+            stop: Callable[[], bool] | None = None, max_chars: int | None = None) -> list[str]:
+    """Up to n distinct new instructions. A proposal that fails to parse, or that `check_instruction`
+    rejects (empty, code, a schema, markup, an echo of the examples, far too long), is asked for again with
+    a new rollout id, at most `retries` more times per slot, and never once `stop()` says the budget is
+    spent. `log` receives one entry per answer: {predictor, text, ok, reason, detail}."""
     pr = PredictorRuntime("lmp.optimize.propose", "Predict", PROPOSE, options={"temperature": temperature},
                           host=_Host(lm))
     shown = "\n".join(f"{score:.3f}: {instr}" for instr, score in sorted(attempts or [], key=lambda a: a[1]))
+    seen_inputs = [d.get("inputs") for d in examples]
     out: list[str] = []
     for i in range(n):
         inputs = {"task": describe_task(signature), "current_instruction": current,
                   "examples": format_examples(examples), "previous_attempts": shown or "(none yet)",
                   "tip": f"Proposal {i + 1} of {n}. {TIPS[(i + round_ * n) % len(TIPS)]}"}
-        try:
-            result = pr.predict(PROPOSE, inputs, PROPOSE.instructions, [],
-                                rollout_id=f"{pid}:{seed}:{round_}:{i}")
-        except Exception:  # noqa: BLE001 - one bad proposal is skipped, not fatal
-            continue
-        text = " ".join(str(result.get("proposed_instruction", "")).split()).strip().strip('"').strip()
-        if text and text != current and text not in out:
-            out.append(text)
+        for attempt in range(retries + 1):
+            if stop is not None and stop():
+                return out
+            # The first attempt keeps the rollout id it always had, so caches of earlier runs still hit.
+            rid = f"{pid}:{seed}:{round_}:{i}" + (f":retry{attempt}" if attempt else "")
+            try:
+                result = pr.predict(PROPOSE, inputs, PROPOSE.instructions, [], rollout_id=rid)
+            except Exception as exc:  # noqa: BLE001 - one bad proposal is asked again, not fatal
+                if log is not None:
+                    log.append({"predictor": pid, "text": "", "ok": False, "reason": "unparsed",
+                                "detail": f"{type(exc).__name__}"})
+                continue
+            text = " ".join(str(result.get("proposed_instruction", "")).split()).strip().strip('"').strip()
+            verdict = check_instruction(text, current=current, shown=seen_inputs, max_chars=max_chars)
+            if verdict.ok and text in out:
+                verdict = Verdict(False, "same", "a duplicate of an earlier proposal")
+            if log is not None:
+                log.append({"predictor": pid, "text": text[:400], "ok": verdict.ok, "reason": verdict.reason,
+                            "detail": verdict.detail})
+            if verdict.ok:
+                out.append(text)
+                break
     return out

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from lmp.optimize.context import BudgetExhausted, OptimizeContext, TrialReport, resolve_lm, task_model_name
+from lmp.optimize.costs import of_records
 from lmp.optimize.data import Example
 from lmp.optimize.evaluate import EvalResult, evaluate
 from lmp.optimize.metrics import Metric
@@ -69,18 +70,26 @@ class Optimizer(ABC):
         """Run (or reuse from the checkpoint) one trial; `run()` returns {"score", "candidate", ...}."""
         saved = ctx.checkpoint.get(key)
         resumed = saved is not None
+        spent = {"calls": 0, "cached_calls": 0}
         if saved is None:
-            saved = run()
+            n0 = len(ctx.budget.history)
+            with ctx.ledger.phase("trials"):
+                saved = run()
+            spent = of_records(ctx.budget.history.records()[n0:])
             ctx.checkpoint.put(key, saved)
         cand = candidate_from(saved["candidate"])
         score = saved.get("score")
         if score is not None and not saved.get("partial") and not saved.get("minibatch") and (self.best is None or score > self.best[0]):
             self.best = (score, cand)
+        upper = None
         if saved.get("partial"):
-            note += f" (stopped early: at most {saved.get('upper', score):.3f}, cannot beat the best)"
+            upper = saved.get("upper", score)
+            note += f" (stopped early: at most {upper:.3f}, cannot beat the best)"
             score = None
         ctx.reporter.trial(TrialReport(number, total, score, self.best[0] if self.best else None, ctx.budget.spent,
-                                       note, resumed))
+                                       note, resumed, paid=spent["calls"], cached=spent["cached_calls"],
+                                       candidate=fingerprint(cand), partial=bool(saved.get("partial")),
+                                       minibatch=bool(saved.get("minibatch")), upper=upper))
         return saved
 
     def scored_trial(self, runner: Runner, candidate: Candidate, examples: list[Example], metric: Metric,
@@ -178,7 +187,7 @@ class Bootstrapper:
                    for pid, ps in self.teacher.items()}
         self.runner.apply(teacher)
         try:
-            with self._teacher_models():
+            with self._teacher_models(), self.ctx.ledger.phase("bootstrap"):
                 pred, entries = self.runner.run(example)
             score = self.metric(example, pred)
         except (KeyboardInterrupt, BudgetExhausted):

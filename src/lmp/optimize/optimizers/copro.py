@@ -39,8 +39,13 @@ class COPRO(Optimizer):
             attempts: dict[str, float] = {}
             key = f"proposals:{pid}:0"
             if key not in ctx.checkpoint:
-                ctx.checkpoint.put(key, propose(lm, sig, base, n=breadth - 1, examples=examples, temperature=temp,
-                                                seed=ctx.seed, pid=pid))
+                log: list[dict[str, Any]] = []
+                with ctx.ledger.phase("proposals"):
+                    proposed = propose(lm, sig, base, n=breadth - 1, examples=examples, temperature=temp,
+                                       seed=ctx.seed, pid=pid, log=log, stop=ctx.budget.exhausted)
+                ctx.checkpoint.put(key + ":log", log, flush=False)
+                ctx.checkpoint.put(key, proposed)
+            ctx.note_proposals(ctx.checkpoint.get(key + ":log") or [])
             pending = [base, *ctx.checkpoint.get(key)]
             for rnd in range(depth):
                 for instr in pending:
@@ -57,9 +62,14 @@ class COPRO(Optimizer):
                 key = f"proposals:{pid}:{rnd + 1}"
                 if key not in ctx.checkpoint:
                     top = sorted(attempts.items(), key=lambda a: -a[1])[:breadth]
-                    ctx.checkpoint.put(key, propose(lm, sig, max(attempts, key=attempts.__getitem__), n=breadth,
-                                                    examples=examples, attempts=top, temperature=temp,
-                                                    seed=ctx.seed, round_=rnd + 1, pid=pid))
+                    log = []
+                    with ctx.ledger.phase("proposals"):
+                        proposed = propose(lm, sig, max(attempts, key=attempts.__getitem__), n=breadth,
+                                           examples=examples, attempts=top, temperature=temp, seed=ctx.seed,
+                                           round_=rnd + 1, pid=pid, log=log, stop=ctx.budget.exhausted)
+                    ctx.checkpoint.put(key + ":log", log, flush=False)
+                    ctx.checkpoint.put(key, proposed)
+                ctx.note_proposals(ctx.checkpoint.get(key + ":log") or [])
                 pending = list(ctx.checkpoint.get(key))
             winner = max(attempts, key=lambda i: (attempts[i], i == base))
             best = {**best, pid: PredictorState(runner.hashes[pid], winner, [])}

@@ -66,6 +66,7 @@ class MIPRO(Optimizer):
         key = "mipro:instructions"
         if key not in ctx.checkpoint:
             lm = ctx.prompt_lm(runner.program)
+            log: list[dict[str, Any]] = []
             instructions: dict[str, list[str]] = {}
             for pid in pids:
                 sig = runner.predictor(pid).signature
@@ -73,10 +74,14 @@ class MIPRO(Optimizer):
                 boot_demos = [d for c in demo_sets if pid in c for d in c[pid].demos if d.get("augmented")]
                 examples = boot_demos[:3] + demos_from(trainset, sig)[:3]
                 ctx.reporter.info(f"proposing {n_cand - 1} instructions for {pid} with the prompt model")
-                instructions[pid] = [base, *propose(lm, sig, base, n=n_cand - 1, examples=examples,
-                                                    temperature=float(s["init_temperature"]), seed=ctx.seed, pid=pid)]
+                with ctx.ledger.phase("proposals"):
+                    instructions[pid] = [base, *propose(lm, sig, base, n=n_cand - 1, examples=examples,
+                                                        temperature=float(s["init_temperature"]), seed=ctx.seed,
+                                                        pid=pid, log=log, stop=ctx.budget.exhausted)]
+            ctx.checkpoint.put(key + ":log", log, flush=False)
             ctx.checkpoint.put(key, instructions)
         instructions = ctx.checkpoint.get(key)
+        ctx.note_proposals(ctx.checkpoint.get(key + ":log") or [])
 
         def build(params: dict[str, int]) -> Candidate:
             cand: Candidate = {}
@@ -163,7 +168,8 @@ class MIPRO(Optimizer):
         key = f"full:{fp}"
         saved = ctx.checkpoint.get(key)
         if saved is None:
-            res = self.evaluate(runner, build(configs[fp]), val, metric, ctx, label="full eval ")
+            with ctx.ledger.phase("trials"):
+                res = self.evaluate(runner, build(configs[fp]), val, metric, ctx, label="full eval ")
             saved = {"score": res.score}
             ctx.checkpoint.put(key, saved)
         full_scores[fp] = saved["score"]
