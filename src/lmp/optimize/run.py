@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lmp.optimize.context import Budget, Checkpoint, OptimizeContext, Reporter
+from lmp.optimize.costs import Ledger
 from lmp.optimize.data import Example, dataset_hash
 from lmp.optimize.evaluate import EvalResult, TooManyErrors, evaluate
 from lmp.optimize.metrics import Metric
@@ -32,6 +33,8 @@ class OptimizeResult:
     cost: float
     before_eval: EvalResult | None = None
     after_eval: EvalResult | None = None
+    phases: dict[str, dict[str, Any]] | None = None  # cost per phase (lmp.optimize.costs), every leg
+    trials: list[Any] | None = None  # the TrialReports of the run, in order
 
 
 def checkpoint_path(output: str) -> str:
@@ -54,23 +57,26 @@ def optimize(handle: Any, *, optimizer: str, trainset: list[Example], metric: Me
     reporter = reporter or Reporter()
     if ckpt.resumed:
         reporter.info(f"resuming from {ckpt.path} ({ckpt.resumed} finished step(s) reused)")
-    ctx = OptimizeContext(budget=Budget(budget, before=ckpt.earlier_cost()), checkpoint=ckpt,
-                          reporter=reporter, seed=seed, concurrency=concurrency, prompt_model=prompt_model,
-                          progress=progress)
-    # Every save records this leg's cost, so a killed run's resume still reports what all legs spent.
-    ckpt.cost_of_leg = ctx.budget.leg_totals
+    spend = Budget(budget, before=ckpt.earlier_cost())
+    ledger = Ledger(spend.history, spend.start, before=[leg.get("phases") or {} for leg in ckpt.previous_legs])
+    ctx = OptimizeContext(budget=spend, checkpoint=ckpt, reporter=reporter, seed=seed, concurrency=concurrency,
+                          prompt_model=prompt_model, progress=progress, ledger=ledger)
+    # Every save records this leg's cost (per phase too), so a killed run's resume reports what all legs spent.
+    ckpt.cost_of_leg = lambda: {**spend.leg_totals(), "phases": ledger.leg()}
     runner = Runner(handle, module)
     dev = devset or trainset
     try:
         failed: dict[str, int] = {}
         before = after = None
         if evaluate_dev:
-            before, failed["before"] = _dev_eval(runner, dev, metric, ctx, None, "before")
+            with ledger.phase("baseline"):
+                before, failed["before"] = _dev_eval(runner, dev, metric, ctx, None, "before")
             reporter.info(f"dev before: {before.score:.3f} ({metric.name}, n={before.n}"
                           f"{_failed_note(failed['before'])})")
         state = opt.compile(handle, trainset, metric, devset, module=module, ctx=ctx)
         if evaluate_dev:
-            after, failed["after"] = _dev_eval(runner, dev, metric, ctx, state.predictors, "after")
+            with ledger.phase("final"):
+                after, failed["after"] = _dev_eval(runner, dev, metric, ctx, state.predictors, "after")
     except BaseException:
         ckpt.save(force=True)
         raise
@@ -94,7 +100,7 @@ def optimize(handle: Any, *, optimizer: str, trainset: list[Example], metric: Me
         state.save(output)
         ckpt.remove()
     return OptimizeResult(state, b, a, totals["calls"], totals["cached_calls"], totals["tokens"], totals["cost"],
-                          before, after)
+                          before, after, phases=ledger.phases(), trials=list(reporter.trials))
 
 
 def dev_error_cap(n: int) -> int:
