@@ -122,6 +122,7 @@ class Checker:
                     self.check_tool(decl)
             except RecursionError:
                 self.report("E003", "nesting too deep to check", decl.span)
+        check_media_outputs(self)
         return self.diags
 
     # ------------------------------------------------------------------ declarations
@@ -746,6 +747,8 @@ class Checker:
             if target.is_metric:
                 return target.returns or FLOAT
             return RecordType(tuple(RecordField(f.name, f.type, f.description) for f in target.outputs), name)
+        if name in SPECIAL_BUILTINS:  # parallel(fn, items): its first argument names a callee
+            return SPECIAL_BUILTINS[name](self, e, scope)
         if name in BUILTINS:
             b = BUILTINS[name]
             arg_types = [self.expr(a, scope) for a in e.args]
@@ -883,6 +886,12 @@ def _conversion_hint(got: Type, want: Type) -> str | None:
     if want == STR:
         return "convert it with str(...)"
     return None
+
+
+from lmp.checker.media import check_image_call, check_media_outputs  # noqa: E402 - they type with Checker
+from lmp.checker.parallel import check_parallel  # noqa: E402
+
+SPECIAL_BUILTINS = {"parallel": check_parallel, "image": check_image_call}
 
 
 def check_program(program: ir.Program) -> list[Diagnostic]:

@@ -95,6 +95,7 @@ def _clip(text: str, n: int = 300) -> str:
 def run(args: argparse.Namespace) -> int:
     from lmp.runtime.lm.constrain import describe_call
     from lmp.runtime.lm.history import CallRecord, History
+    from lmp.runtime.lm.tool_calls import describe_message
     from lmp.secrets import scrub_data
 
     # Scrubbed again on display: a file written by an older lmp, or by hand, may still hold a key.
@@ -111,14 +112,18 @@ def run(args: argparse.Namespace) -> int:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.time))
         status = "cache hit" if r.cached else f"{r.latency_s:.2f}s"
         print(f"── {when} · {r.model} · {r.predictor or '-'} · {r.prompt_tokens}+{r.completion_tokens} tokens · "
-              f"${r.cost:.4f} · {status}" + describe_call(r.constraint, r.finish_reason))
+              f"${r.cost:.4f} · {status}" + describe_call(r.constraint, r.finish_reason)
+              + (" · native tools: " + ", ".join(r.tools.get("names") or []) if isinstance(r.tools, dict) else ""))
         shown = r.messages if args.full else [m for m in r.messages if m["role"] == "user"][-1:]
         for m in shown:
-            print(f"  [{m['role']}] " + (m["content"] if args.full else _clip(m["content"])).replace("\n", "\n    "))
+            text = describe_message(m)
+            print(f"  [{m['role']}] " + (text if args.full else _clip(text)).replace("\n", "\n    "))
         if r.error:
             print(f"  [error] {r.error}")
         else:
             print("  [response] " + (r.response or "" if args.full else _clip(r.response or "")).replace("\n", "\n    "))
+            for call in r.tool_calls or []:
+                print(f"    -> {call.get('name')}({call.get('arguments')})")
         if r.coercions:
             print("  [coercions] " + "\n    ".join(r.coercions))
     totals = History().totals(records)

@@ -66,4 +66,8 @@ def run(args: argparse.Namespace) -> int:
         print(m["content"])
     if preview.constraint:  # what decoding is held to: the grammar/schema sent with the call
         print("\n" + preview.constraint_text())
+    if preview.tools:  # ReAct: native tool definitions or the text protocol
+        from lmp.runtime.tools_native import format_tools
+
+        print("\n" + format_tools(preview.tools))
     return 0

@@ -139,20 +139,25 @@ def print_result(data: dict[str, Any], as_json: bool) -> None:
 
 def print_trace(records: list[Any]) -> None:
     from lmp.runtime.lm.constrain import describe_call
+    from lmp.runtime.lm.tool_calls import describe_message
 
     for n, r in enumerate(records, 1):
         status = "cached" if r.cached else f"{r.latency_s:.2f}s"
         head = (f"── call {n}: {r.model} · {r.predictor or '-'} · {r.prompt_tokens}+{r.completion_tokens} tokens · "
                 f"${r.cost:.4f} · {status}")
         head += describe_call(getattr(r, "constraint", None), getattr(r, "finish_reason", None))
+        if getattr(r, "tools", None):
+            head += " · native tools: " + ", ".join(r.tools.get("names") or [])
         print(head, file=sys.stderr)
         for m in r.messages:
             print(f"  [{m['role']}]", file=sys.stderr)
-            for line in m["content"].splitlines():
+            for line in describe_message(m).splitlines():
                 print(f"    {line}", file=sys.stderr)
         print("  [response]" if r.error is None else "  [error]", file=sys.stderr)
         for line in (r.response if r.error is None else r.error or "").splitlines():
             print(f"    {line}", file=sys.stderr)
+        for call in getattr(r, "tool_calls", None) or []:  # native tool calls (ReAct)
+            print(f"    -> {call.get('name')}({call.get('arguments')})  [{call.get('id')}]", file=sys.stderr)
         if getattr(r, "coercions", None):
             print("  [coercions]", file=sys.stderr)
             for note in r.coercions:

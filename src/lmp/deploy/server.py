@@ -48,6 +48,7 @@ from lmp.runtime.errors import LMOutputError, LmpRuntimeError
 from lmp.runtime.lm.base import LMAuthError, LMConnectionError, LMError, LMRateLimitError, LMTimeoutError
 from lmp.runtime.lm.cache import CacheUnavailable
 from lmp.runtime.lm.history import CallRecord, History, Totals
+from lmp.runtime.media import no_local_files
 from lmp.secrets import install_log_scrubbing, scrub, scrub_data
 
 # ------------------------------------------------------------------ per-request usage
@@ -252,7 +253,8 @@ class LmpServer:
 
     def _run_sync(self, module: str, inputs: dict[str, Any], usage: Usage) -> dict[str, Any]:
         _usage.set(usage)
-        with rt_settings.context(**self.run_settings):
+        # no_local_files: an Image input given as a path would make the server send its own files.
+        with rt_settings.context(**self.run_settings), no_local_files():
             return self.handle.interpreter.run(module, inputs).model_dump()
 
     async def run_module(self, module: str, inputs: dict[str, Any], usage: Usage) -> dict[str, Any]:

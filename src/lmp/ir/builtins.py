@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lmp.ir.types import ANY, BOOL, FLOAT, INT, NONE, STR, AnyType, DictType, ListType, Type
+from lmp.ir.types import ANY, BOOL, FLOAT, IMAGE, INT, NONE, STR, AnyType, DictType, ListType, Type
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,11 @@ BUILTINS: dict[str, Builtin] = {
         Builtin("abs", 1, 1, "abs(x): the absolute value of a number", _numeric),
         Builtin("round", 1, 2, "round(x) -> int, round(x, digits) -> float",
                 lambda ts: INT if len(ts) == 1 else FLOAT),
+        Builtin("parallel", 2, 2, "parallel(fn, items, max: 8, errors: \"raise\"|\"keep\"): run a predictor, module "
+                "or tool over a list concurrently (at most `max` at once); the results in input order",
+                lambda _: ListType(ANY), ("max", "errors")),
+        Builtin("image", 1, 1, "image(source): an Image from a path (relative to the working directory), an "
+                "http(s) URL or a data: URI", lambda _: IMAGE),
         Builtin("print", 0, _MANY, "print(values...): write the values to stderr (for debugging; stdout holds "
                 "the result)", lambda _: NONE),
     ]

@@ -23,6 +23,7 @@ from lmp.ir.model_params import EnvRef, env_call
 from lmp.ir.types import (
     ANY,
     PRIMITIVES,
+    SPECIAL_TYPES,
     STR,
     AnyType,
     DictType,
@@ -216,9 +217,11 @@ class Lowering:
             return t
         if name in self._imported_types:
             return self._imported_types[name]
+        if name in SPECIAL_TYPES:  # Image, History: after the program's own types, which may reuse the names
+            return SPECIAL_TYPES[name]
         if name in self.program.unparsed_names:
             return ANY  # declared by a declaration with a syntax error, reported there
-        known = list(PRIMITIVES) + list(self._type_trees) + list(self._imported_types)
+        known = list(PRIMITIVES) + list(SPECIAL_TYPES) + list(self._type_trees) + list(self._imported_types)
         guess = suggest(name, known)
         self.error("E010", f"unknown type `{name}`", span_of(tok),
                    hint=f"did you mean `{guess}`?" if guess else "declare it with `type " + name + " = ...`")

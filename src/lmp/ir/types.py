@@ -156,6 +156,63 @@ class NoneType(Type):
 NONE = NoneType()
 
 
+@dataclass(frozen=True, slots=True)
+class MediaType(Type):
+    """A media value sent to the model as a content part, not as text: `Image` (an input only;
+    models cannot write one). Run-time values are `lmp.runtime.media.Image`."""
+
+    name: str  # "Image"
+
+    def render(self) -> str:
+        return self.name
+
+    def json_schema(self) -> dict[str, Any]:
+        # Over HTTP and in datasets an image is a string: an http(s) URL, a data: URI or a path.
+        return {"type": "string", "description": "image: an http(s) URL, a data: URI or a file path"}
+
+
+IMAGE = MediaType("Image")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryType(ListType):
+    """`History`: prior turns of a conversation, rendered as earlier user/assistant messages before
+    the current one. A list whose items are `{role, content}` records or records of the signature's
+    own fields (see docs/language.md#history); loops, `len` and `+` treat it as a list."""
+
+    def render(self) -> str:
+        return "History"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": {"type": "object"}, "description": "prior conversation turns"}
+
+
+HISTORY = HistoryType(AnyType())
+# Built-in type names beyond the primitives; a program's own `type Image = ...` takes precedence.
+SPECIAL_TYPES: dict[str, Type] = {"Image": IMAGE, "History": HISTORY}
+
+
+def is_turn_list(t: Type) -> bool:
+    """Whether values of `t` can be a `History`: a list of records or dicts (or of unknown items)."""
+    if isinstance(t, HistoryType):
+        return True
+    return isinstance(t, ListType) and isinstance(t.item, RecordType | DictType | AnyType)
+
+
+def contains_media(t: Type) -> bool:
+    """Whether `t` holds an `Image` or a `History` anywhere (such fields cannot be model outputs)."""
+    t = strip_optional(t)
+    if isinstance(t, MediaType | HistoryType):
+        return True
+    if isinstance(t, ListType):
+        return contains_media(t.item)
+    if isinstance(t, DictType):
+        return contains_media(t.value)
+    if isinstance(t, RecordType):
+        return any(contains_media(f.type) for f in t.fields)
+    return False
+
+
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -182,6 +239,8 @@ def is_assignable(src: Type, dst: Type) -> bool:
         return src == dst
     if isinstance(dst, LiteralType):
         return isinstance(src, LiteralType) and set(src.members) <= set(dst.members)
+    if isinstance(dst, HistoryType):
+        return is_turn_list(src)
     if isinstance(dst, ListType):
         return isinstance(src, ListType) and is_assignable(src.item, dst.item)
     if isinstance(dst, DictType):
@@ -238,6 +297,11 @@ def python_value_matches(value: Any, t: Type) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if isinstance(t, LiteralType):
         return isinstance(value, str) and value in t.members
+    if isinstance(t, MediaType):
+        # Duck-typed: the run-time class lives in lmp.runtime.media, above this layer.
+        return getattr(value, "lmp_media", None) == t.name
+    if isinstance(t, HistoryType):
+        return isinstance(value, list) and all(isinstance(v, dict) or hasattr(v, "keys") for v in value)
     if isinstance(t, ListType):
         return isinstance(value, list) and all(python_value_matches(v, t.item) for v in value)
     if isinstance(t, DictType):

@@ -80,6 +80,21 @@ def _keys(d: Any) -> list[Any]:
     return list(d)
 
 
+def _image(source: Any) -> Any:
+    from lmp.runtime.media import ImageError, as_image
+
+    try:
+        return as_image(source)
+    except ImageError as exc:
+        raise LmpRuntimeError(f"image(): {exc}") from None
+
+
+def _parallel(*_: Any, **__: Any) -> Any:
+    # The interpreter evaluates parallel(fn, items) itself (lmp.runtime.parallel): its first argument
+    # names a callee, which is not a value that could be passed here.
+    raise LmpRuntimeError("parallel(fn, items) takes the name of a predictor, module or tool as `fn`")
+
+
 BUILTINS: dict[str, Callable[..., Any]] = {
     "range": _range,
     "len": len,
@@ -98,4 +113,6 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "abs": abs,
     "round": round,
     "print": _print,
+    "image": _image,
+    "parallel": _parallel,
 }

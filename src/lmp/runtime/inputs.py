@@ -19,6 +19,7 @@ from lmp.ir.types import (
     DictType,
     ListType,
     LiteralType,
+    MediaType,
     NoneType,
     OptionalType,
     PrimType,
@@ -148,6 +149,13 @@ def parse_cli_value(text: str, t: Type, name: str = "value") -> Any:
             return text
     if isinstance(inner, PrimType) and inner.name == "str":
         return text
+    if isinstance(inner, MediaType):
+        from lmp.runtime.media import ImageError, as_image
+
+        try:  # a path (relative to the working directory), an http(s) URL or a data: URI
+            return as_image(text)
+        except ImageError as exc:
+            raise InputValueError(f"-i {name}: {exc}") from None
     if isinstance(inner, LiteralType):
         if text in inner.members:
             return text

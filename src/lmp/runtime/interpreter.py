@@ -26,6 +26,7 @@ from lmp.runtime import settings, trace
 from lmp.runtime.builtins import BUILTINS
 from lmp.runtime.errors import LMOutputError, LmpRuntimeError
 from lmp.runtime.lm.base import LM, LMError
+from lmp.runtime.parallel import run_parallel
 from lmp.runtime.predictors import PredictorRuntime, ToolSpec
 from lmp.runtime.retrievers import as_retriever, bm25_from_source, passages
 from lmp.runtime.state import RuntimeState, check_against, read_state, warn_all
@@ -420,6 +421,9 @@ class Interpreter:
         if not isinstance(expr.func, ir.Name):
             raise LmpRuntimeError(f"{self._where(expr.span)}: only named things can be called")
         name = expr.func.id
+        if name == "parallel" and frame.module.predictor(name) is None and name not in self.program.tools \
+                and name not in self.program.modules:
+            return run_parallel(self, expr, frame)  # its first argument names a callee, not a value
         args = [self.eval(a, frame) for a in expr.args]
         kwargs = {k.name: self.eval(k.value, frame) for k in expr.kwargs}
         pred_decl = frame.module.predictor(name)
@@ -598,10 +602,11 @@ class Interpreter:
             if name in self.program.tools:
                 tool = self.program.tools[name]
                 specs.append(ToolSpec(name, tool.description or "", [(p.name, p.type.render()) for p in tool.params],
-                                      lambda a, n=name: self.call_tool(n, [], a)))
+                                      lambda a, n=name: self.call_tool(n, [], a),
+                                      frozenset(p.name for p in tool.params if p.default is not None)))
             elif name in self.program.retrievers:
                 specs.append(ToolSpec(name, "search the corpus; returns passages", [("query", "str"), ("k", "int")],
-                                      lambda a, n=name: self.call_retriever(n, [], a)))
+                                      lambda a, n=name: self.call_retriever(n, [], a), frozenset({"k"})))
             elif name in self.program.modules:
                 mod = self.program.modules[name]
                 specs.append(ToolSpec(name, f"the {name} module", [(p.name, p.type.render()) for p in mod.params],

@@ -30,6 +30,7 @@ from lmp.runtime.adapters.constraints import compile_constraint, tool_arg_types
 from lmp.runtime.errors import AdapterParseError, LMOutputError, LmpRuntimeError, LMTruncatedError
 from lmp.runtime.lm.base import LM, Message
 from lmp.runtime.lm.constrain import Constraint
+from lmp.runtime.media import require_vision
 from lmp.runtime.values import Prediction, Record, to_plain
 
 REASONING = Field("reasoning", STR, "think step by step before answering", "out")
@@ -154,6 +155,7 @@ class PredictorRuntime:
         unconstrained, a repair then the JSON adapter; then LMOutputError (LMTruncatedError when
         the answer was cut off by max_tokens)."""
         lm = self._host().lm_for(self.role)
+        require_vision(lm, sig, inputs)  # an image for a text-only model: an error before any request
         adapter = self.adapter
         messages = adapter.render(sig, inputs, demos, instructions)
         constraint = self.constraint(sig, adapter, self.user_max_tokens(lm, extra))

@@ -14,9 +14,11 @@ from typing import Any
 
 from lmp.ir import nodes as ir
 from lmp.ir.lower import constant
+from lmp.ir.types import MediaType, strip_optional
 from lmp.runtime.adapters.constraints import compile_constraint
 from lmp.runtime.errors import LmpRuntimeError
 from lmp.runtime.lm.base import Message
+from lmp.runtime.media import ImageError, as_image, redact_messages
 from lmp.runtime.predictors import PredictorRuntime, constraint_mode, with_reasoning
 from lmp.runtime.state import default_state_path
 
@@ -33,11 +35,13 @@ class Preview:
     inputs: dict[str, Any] = field(default_factory=dict)
     # {"kind", "server", "adapter", "hash", "grammar"|"schema", "notes", "max_tokens"}: see constraint_info.
     constraint: dict[str, Any] | None = None
+    # ReAct only: {"protocol": "native" | "text", "definitions"?: [...], "reason"?: str} (tools_native.py).
+    tools: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"predictor": self.predictor_id, "signature": self.signature, "adapter": self.adapter,
                 "messages": [dict(m) for m in self.messages], "example": self.example, "state": self.state,
-                "model": self.model, "constraint": self.constraint}
+                "model": self.model, "constraint": self.constraint, "tools": self.tools}
 
     def constraint_text(self) -> str:
         """The constraint as `lmp preview` prints it after the messages."""
@@ -112,10 +116,33 @@ def render_preview(program: ir.Program, target: str, example: str | None = None,
                     continue
     values.update(inputs or {})
     runtime, state_path = _runtime_predictor(program, pred, sig, state)
-    messages = runtime.render(values)
+    messages = redact_messages(runtime.render(_media_inputs(sig, values)))  # images as placeholders
     model, params = _model(program, runtime.role)
+    constraint, tools = constraint_info(runtime, model, params), None
+    if runtime.kind == "ReAct":
+        from lmp.runtime.tools_native import preview_tools
+
+        tools, native = preview_tools(runtime, model, params, values)
+        if native is not None:  # the first call is the native one: no step fields, no constraint
+            messages = native
+            constraint = {**constraint, "kind": "none", "reason": "native tool calls are not constrained"}
+            constraint.pop("grammar", None)
+            constraint.pop("schema", None)
     return Preview(runtime.id, sig.name, runtime.adapter.name, messages, ex.name if ex is not None else None,
-                   state_path, model, values, constraint_info(runtime, model, params))
+                   state_path, model, values, constraint, tools)
+
+
+def _media_inputs(sig: ir.Signature, values: dict[str, Any]) -> dict[str, Any]:
+    """Image inputs given as text (an example's path or URL) loaded as images, so the preview shows
+    the placeholder the run would send; one that cannot be loaded is shown with the reason."""
+    out = dict(values)
+    for f in sig.inputs:
+        if isinstance(strip_optional(f.type), MediaType) and isinstance(out.get(f.name), str):
+            try:
+                out[f.name] = as_image(out[f.name])
+            except ImageError as exc:
+                out[f.name] = f"<image: {out[f.name][:60]} (not loaded: {exc})>"
+    return out
 
 
 def _model(program: ir.Program, role: str | None) -> tuple[str | None, dict[str, Any]]:

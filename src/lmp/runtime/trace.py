@@ -74,6 +74,13 @@ def call(pred: Any, inputs: dict[str, Any]) -> Prediction:
     return result
 
 
+def record(entries: list[TraceEntry]) -> None:
+    """Append entries collected elsewhere (a `parallel` item's own trace) to this context's trace."""
+    rec = _collector.get()
+    if rec is not None:
+        rec.extend(entries)
+
+
 # ------------------------------------------------------------------ state features
 
 
@@ -145,4 +152,4 @@ def _ensemble(pred: Any, inputs: dict[str, Any], members: list[Any]) -> Predicti
     return majority(results)
 
 
-__all__ = ["TraceEntry", "call", "collect", "select_demos", "suspended"]
+__all__ = ["TraceEntry", "call", "collect", "record", "select_demos", "suspended"]

@@ -14,6 +14,7 @@ from lmp.ir.types import (
     DictType,
     ListType,
     LiteralType,
+    MediaType,
     NoneType,
     OptionalType,
     PrimType,
@@ -169,6 +170,12 @@ def check_value(value: Any, t: Type) -> Any:
         return float(value)
     if isinstance(t, OptionalType):
         return None if value is None else check_value(value, t.inner)
+    if isinstance(t, MediaType):
+        from lmp.runtime.media import as_image  # an ImageError is a TypeError: reported with the field
+
+        return as_image(value)
+    if isinstance(t, ListType) and isinstance(value, list) and isinstance(t.item, MediaType | OptionalType):
+        return [check_value(v, t.item) for v in value]  # list[Image]: each item loaded
     if isinstance(t, RecordType) and isinstance(value, dict):
         value = wrap(value, t)
     if not matches(value, t):

@@ -72,7 +72,11 @@ def describe_fields(fields: list[Field]) -> str:
 
 
 def format_value(value: Any) -> str:
-    """Input values as a model reads them: strings raw, string lists numbered, the rest JSON."""
+    """Input values as a model reads them: strings raw, string lists numbered, the rest JSON; an
+    Image as its marker, which the adapter's render turns into an image content part (runtime/media.py)."""
+    if getattr(value, "lmp_media", None) or isinstance(value, list) and value and all(
+            getattr(v, "lmp_media", None) for v in value):
+        return "\n".join(v.marker() for v in (value if isinstance(value, list) else [value]))
     value = to_plain(value)
     if isinstance(value, str):
         return value

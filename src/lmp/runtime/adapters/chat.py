@@ -20,9 +20,11 @@ from lmp.runtime.adapters.base import (
     format_value,
     split_demo,
 )
+from lmp.runtime.adapters.history import history_messages, visible_inputs
 from lmp.runtime.adapters.parsing import ValueParseError, parse_text, record_coercion, records_coercions
 from lmp.runtime.errors import AdapterParseError
 from lmp.runtime.lm.base import Message
+from lmp.runtime.media import attach_parts
 
 HEADER = re.compile(r"\[\[\s*##\s*(\w+)\s*##\s*\]\]")
 COMPLETED = "[[ ## completed ## ]]"
@@ -36,10 +38,10 @@ class ChatAdapter:
     name = "chat"
 
     def system_message(self, signature: Signature, instructions: str | None = None) -> str:
-        parts = ["Your input fields are:", describe_fields(signature.inputs),
+        parts = ["Your input fields are:", describe_fields(visible_inputs(signature)),
                  "Your output fields are:", describe_fields(signature.outputs), "",
                  "Every exchange follows this structure, with the values filled in:", ""]
-        for f in signature.inputs:
+        for f in visible_inputs(signature):
             parts += [header(f.name), "{" + f.name + "}", ""]
         for f in signature.outputs:
             rule = constraint(f.type)
@@ -51,7 +53,7 @@ class ChatAdapter:
 
     def user_message(self, signature: Signature, inputs: dict[str, Any], ask: bool = True) -> str:
         parts = []
-        for f in signature.inputs:
+        for f in visible_inputs(signature):  # History inputs are prior messages, not a section
             value = inputs.get(f.name, "{" + f.name + "}")
             parts += [header(f.name), format_value(value), ""]
         if ask:
@@ -81,8 +83,9 @@ class ChatAdapter:
             d_in, d_out = split_demo(signature, demo)
             messages.append({"role": "user", "content": self.user_message(signature, d_in, ask=False)})
             messages.append({"role": "assistant", "content": self.assistant_message(signature, d_out)})
+        messages += history_messages(signature, inputs, lambda outs: self.assistant_message(signature, outs))
         messages.append({"role": "user", "content": self.user_message(signature, inputs)})
-        return messages
+        return attach_parts(messages)  # image markers -> image content parts
 
     @records_coercions
     def parse(self, signature: Signature, text: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from lmp.ir.nodes import Signature
 from lmp.ir.types import OptionalType, RecordField, RecordType
 from lmp.runtime.adapters.base import describe_fields, split_demo
 from lmp.runtime.adapters.chat import ChatAdapter
+from lmp.runtime.adapters.history import history_messages, visible_inputs
 from lmp.runtime.adapters.parsing import (
     ValueParseError,
     coerce,
@@ -21,6 +22,7 @@ from lmp.runtime.adapters.parsing import (
 )
 from lmp.runtime.errors import AdapterParseError
 from lmp.runtime.lm.base import Message
+from lmp.runtime.media import attach_parts
 from lmp.runtime.values import to_plain
 
 
@@ -39,7 +41,7 @@ class JSONAdapter:
         schema = json.dumps(output_schema(signature), ensure_ascii=False)
         objective = instructions if instructions is not None else signature.effective_instructions()
         return "\n".join([
-            "Your input fields are:", describe_fields(signature.inputs),
+            "Your input fields are:", describe_fields(visible_inputs(signature)),
             "Your output fields are:", describe_fields(signature.outputs), "",
             "Inputs arrive as [[ ## field ## ]] sections. Answer with one JSON object whose keys are the "
             "output fields, adhering to this JSON schema:", schema, "",
@@ -53,10 +55,12 @@ class JSONAdapter:
             d_in, d_out = split_demo(signature, demo)
             messages.append({"role": "user", "content": self._chat.user_message(signature, d_in, ask=False)})
             messages.append({"role": "assistant", "content": json.dumps(to_plain(d_out), ensure_ascii=False)})
+        messages += history_messages(signature, inputs,
+                                     lambda outs: json.dumps(to_plain(outs), ensure_ascii=False))
         keys = ", ".join(f"`{f.name}`" for f in signature.outputs)
         user = self._chat.user_message(signature, inputs, ask=False)
         messages.append({"role": "user", "content": f"{user}\n\nRespond with a JSON object with the keys {keys}."})
-        return messages
+        return attach_parts(messages)  # image markers -> image content parts
 
     @records_coercions
     def parse(self, signature: Signature, text: str) -> dict[str, Any]:

@@ -43,6 +43,9 @@ class LMResponse:
     # Why generation ended, as the provider says: "stop" (end marker, stop sequence or grammar
     # complete), "length" (cut off by max_tokens), or None when unknown (fakes, old cache entries).
     finish_reason: str | None = None
+    # Native tool calls the model made instead of (or beside) text: [{"id", "name", "arguments"}] with
+    # `arguments` the JSON text as sent (see lm/tool_calls.py); None when it made none.
+    tool_calls: list[dict[str, Any]] | None = None
 
     @property
     def total_tokens(self) -> int:

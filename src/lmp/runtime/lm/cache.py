@@ -77,7 +77,11 @@ def cacheable_params(params: dict[str, Any]) -> dict[str, Any]:
 def cache_key(model: str, messages: list[Message], params: dict[str, Any], rollout_id: Any = None) -> str:
     payload = {
         "model": model,
-        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        # A native tool-calling turn differs from another only by its calls and call ids; keys of plain
+        # messages stay as they were (existing caches keep hitting).
+        "messages": [{"role": m["role"], "content": m["content"],
+                      **{k: m[k] for k in ("tool_calls", "tool_call_id") if k in m}}  # type: ignore[literal-required]
+                     for m in messages],
         "params": cacheable_params(params),
         "rollout_id": rollout_id,
     }
@@ -256,6 +260,7 @@ class DiskCache:
             latency_s=0.0,
             raw=None,
             finish_reason=value.get("finish_reason"),
+            tool_calls=value.get("tool_calls"),
         )
 
     def put(self, key: str, response: LMResponse) -> None:
@@ -274,6 +279,9 @@ class DiskCache:
             # A cut-off answer must still read as cut off when it comes from the cache.
             "finish_reason": response.finish_reason,
         }
+        if response.tool_calls:
+            value["tool_calls"] = [{**c, "arguments": scrub_known(str(c.get("arguments", "")))}
+                                   for c in response.tool_calls]
         self._remember(key, value)
         try:
             self._conn().execute(

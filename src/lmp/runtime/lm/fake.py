@@ -11,6 +11,7 @@ from .base import LM, LMError, LMResponse, Message, ModelType
 from .constrain import Constraint, effective_mode, normalize_mode, summary
 from .history import CallRecord, History
 from .stream import Deltas, LMStream, split_tokens
+from .tool_calls import normalize_tool_mode
 
 Script = Iterable[str | LMResponse | BaseException] | Mapping[str, str] | Callable[[list[Message]], str]
 
@@ -32,6 +33,7 @@ class FakeLM(LM):
     An `LMResponse` in the list is returned as scripted (e.g. `finish_reason="length"` for a cut-off
     answer). `constrain` ("grammar" | "json_schema") makes it act like a server that takes decoding
     constraints: predictors then send one (recorded in `calls[i]["params"]["constraint"]`).
+    `tool_calls="native"` makes ReAct offer its tools natively (`calls[i]["params"]["tools"]`).
     `stream` sends the answer in word-sized chunks, `stream_delay` seconds apart.
     """
 
@@ -45,11 +47,13 @@ class FakeLM(LM):
         errors: Iterable[BaseException] = (),
         history: History | None = None,
         constrain: str | None = None,
+        tool_calls: str | None = None,
         stream_delay: float = 0.0,
     ) -> None:
         self.model = model
         self.stream_delay = stream_delay
         self.constrain = normalize_mode(constrain)
+        self.tool_calls = normalize_tool_mode(tool_calls)
         self.model_type = model_type
         self.default = default
         self.history = history
@@ -68,6 +72,11 @@ class FakeLM(LM):
 
     def constraint_mode(self, constraint: Constraint) -> str:
         return effective_mode(self.constrain or "none", "llama.cpp", constraint)
+
+    def tool_mode(self) -> str:
+        """"native" when built with tool_calls="native": ReAct then sends `tools` and reads scripted
+        `LMResponse(tool_calls=...)` answers."""
+        return self.tool_calls or "text"
 
     def _answer(self, messages: list[Message]) -> str | LMResponse:
         if self._func is not None:

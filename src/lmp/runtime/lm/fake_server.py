@@ -20,7 +20,9 @@ from typing import Any
 
 from .stream import split_tokens
 
-Responder = Callable[[dict[str, Any]], str]
+# An answer is text, or a dict {"content": str | None, "tool_calls": [{"name", "arguments", "id"?}]}
+# for a native tool-calling turn (arguments a dict or JSON text).
+Responder = Callable[[dict[str, Any]], "str | dict[str, Any]"]
 # Body fields that carry a decoding constraint (llama.cpp, OpenAI/Ollama, vLLM, SGLang).
 CONSTRAINT_KEYS = ("grammar", "response_format", "structured_outputs", "ebnf")
 
@@ -64,6 +66,10 @@ class FakeServer:
       words) is cut there with `finish_reason: "length"`, as a real server cuts it.
     - `token_delay`: a request with `stream: true` is answered with server-sent events, one chunk
       per word, this many seconds apart (usage in a last chunk when `stream_options.include_usage`);
+    - `reject_tools`: a request carrying `tools` gets HTTP 400 naming them, as a server without
+      native tool support does (llama.cpp without --jinja, vLLM without --enable-auto-tool-choice);
+      answers that are dicts with `tool_calls` come back as native tool calls (finish_reason
+      "tool_calls");
     - `echo_key`: failures quote the request's Authorization header back, as some providers do
       in their "invalid API key" errors (to test that lmp scrubs keys from everything it writes).
     The attributes can be changed while the server runs; `requests` records every request.
@@ -73,7 +79,7 @@ class FakeServer:
         self,
         responder: Responder | None = None,
         *,
-        answers: list[str] | None = None,
+        answers: list[str | dict[str, Any]] | None = None,
         latency: float = 0.0,
         fail_first: int = 0,
         fail_status: int = 500,
@@ -85,7 +91,9 @@ class FakeServer:
         echo_key: bool = False,
         model: str = "fake-model",
         token_delay: float = 0.0,
+        reject_tools: bool = False,
     ) -> None:
+        self.reject_tools = reject_tools
         self.token_delay = token_delay
         self.echo_key = echo_key
         self.responder = responder or echo_responder
@@ -150,7 +158,7 @@ class FakeServer:
 
     # -- behaviour --------------------------------------------------------------------------------
 
-    def _decide(self, body: dict[str, Any]) -> tuple[int, str]:
+    def _decide(self, body: dict[str, Any]) -> tuple[int, str | dict[str, Any]]:
         """(status, answer text) for the next completion request."""
         with self._lock:
             self._counter += 1
@@ -228,6 +236,11 @@ class FakeServer:
                     self._send(400, {"error": {"message": f"this server does not support `{sent[0]}`",
                                                "type": "invalid_request_error", "param": sent[0]}})
                     return
+                if fake.reject_tools and body.get("tools"):
+                    self._send(400, {"error": {"message": "this server does not support `tools` "
+                                               "(native tool calling is not enabled)",
+                                               "type": "invalid_request_error", "param": "tools"}})
+                    return
                 status, text = fake._decide(body)
                 if status != 200:
                     kind = "rate_limit_exceeded" if status == 429 else "server_error"
@@ -242,8 +255,11 @@ class FakeServer:
                     return
                 reason = "stop"
                 limit = body.get("max_tokens")
-                if fake.honor_max_tokens and isinstance(limit, int) and len(text.split()) > limit:
+                if fake.honor_max_tokens and isinstance(limit, int) and isinstance(text, str) and len(text.split()) > limit:
                     text, reason = " ".join(text.split()[:limit]), "length"
+                if isinstance(text, dict):  # a native tool-calling turn
+                    self._send(200, _tool_call_payload(body, text, fake.model))
+                    return
                 if body.get("stream"):
                     self._send_stream(body, text, chat, reason)
                     return

@@ -23,6 +23,7 @@ from lmp.secrets import scrub_data
 
 from .base import LMResponse, Message
 from .cache import default_cache_dir
+from .tool_calls import describe_tools
 
 HISTORY_FILENAME = "history.jsonl"
 
@@ -54,6 +55,10 @@ class CallRecord:
     # answer ended ("stop", or "length" when cut off by max_tokens).
     constraint: dict[str, Any] | None = None
     finish_reason: str | None = None
+    # Native tool calls: those the model made ([{"id", "name", "arguments"}]) and the tools it was
+    # offered ({"protocol": "native", "names": [...]}); None for text-protocol calls.
+    tool_calls: list[dict[str, Any]] | None = None
+    tools: dict[str, Any] | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     time: float = field(default_factory=time.time)
 
@@ -94,6 +99,8 @@ class CallRecord:
             tags=dict(tags or {}),
             constraint=constraint,
             finish_reason=response.finish_reason,
+            tool_calls=response.tool_calls,
+            tools=describe_tools(params or {}),
         )
 
 
@@ -138,7 +145,9 @@ class History:
         return default_cache_dir() / HISTORY_FILENAME
 
     def add(self, record: CallRecord) -> CallRecord:
-        clean = CallRecord.from_dict(_scrub_obj(record.to_dict()))
+        from lmp.runtime.media import redact_messages  # image parts -> placeholders: no base64 in history
+
+        clean = CallRecord.from_dict(_scrub_obj({**record.to_dict(), "messages": redact_messages(record.messages)}))
         line = json.dumps(clean.to_dict(), ensure_ascii=False, default=str) if self.path else None
         with self._lock:
             self._records.append(clean)

@@ -63,6 +63,16 @@ from .openai_http import (
     usage_tokens,
 )
 from .stream_litellm import StreamingLiteLLM
+from .tool_calls import (
+    NativeToolsRejected,
+    default_tool_mode,
+    is_tools_rejection,
+    normalize_tool_mode,
+    parse_tool_calls,
+    remember_tools_rejection,
+    response_tool_calls,
+    tools_rejected,
+)
 from .transcript import flatten_messages, merge_stop
 
 TRANSPORTS = ("auto", "litellm")
@@ -407,6 +417,12 @@ class LiteLLM(StreamingLiteLLM, LM):
         # `constrain` ("grammar" | "json_schema" | "none") and `server` (the kind of server at api_base).
         self.constrain = normalize_mode(self.params.pop("constrain", None))
         self.server = normalize_kind(self.params.pop("server", None))
+        # `vision: true|false`: whether the model takes image inputs, where litellm does not know (runtime/media.py).
+        vision = self.params.pop("vision", None)
+        self.vision = vision if isinstance(vision, bool) else None
+        # How ReAct offers tools (lm/tool_calls.py): "native" | "text" | None (decided by server kind).
+        self.tool_calls = normalize_tool_mode(self.params.pop("tool_calls", None))
+        self._function_calling: bool | None = None
         self._schema_support: bool | None = None
         self.num_retries = num_retries
         self.fallbacks = list(fallbacks)
@@ -454,7 +470,32 @@ class LiteLLM(StreamingLiteLLM, LM):
             self._schema_support = supported
         return self._schema_support
 
+    def tool_mode(self) -> str:
+        """How ReAct offers tools to this model: "native" (`tools` in the body) or "text". Decided
+        from settings alone; a server that refused `tools` earlier gets text."""
+        if tools_rejected(self.api_base, self.model):
+            return "text"
+        if self.tool_calls is not None:
+            return self.tool_calls
+        hosted = False
+        if self.server_kind() is None and not self.api_base and self.model_type == "chat":
+            if self._function_calling is None:
+                try:
+                    self._function_calling = bool(import_litellm().supports_function_calling(model=self.model))
+                except Exception:  # noqa: BLE001 - unknown to litellm: text
+                    self._function_calling = False
+            hosted = self._function_calling
+        return default_tool_mode(self.server_kind(), chat=self.model_type == "chat", hosted_function_calling=hosted)
+
     def complete(self, messages: list[Message], **params: Any) -> LMResponse:
+        if params.get("tools"):
+            try:
+                return self._complete(messages, params, None)
+            except LMError as exc:
+                if exc.status_code not in (400, 422) or not is_tools_rejection(str(exc)):
+                    raise
+                remember_tools_rejection(self.api_base, self.model, str(exc))
+                raise NativeToolsRejected(str(exc), model=self.model, status_code=exc.status_code) from exc
         constraint = params.pop("constraint", None)
         if not isinstance(constraint, Constraint):
             return self._complete(messages, params, None)
@@ -658,6 +699,8 @@ class LiteLLM(StreamingLiteLLM, LM):
             cached=False,
             raw=_to_dict(raw),
             finish_reason=reason if isinstance(reason, str) else None,
+            tool_calls=parse_tool_calls(_to_dict(raw.choices[0].message)) if raw.choices and
+            self.model_type == "chat" else None,
         )
 
     def _litellm_kwargs(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -709,6 +752,7 @@ class LiteLLM(StreamingLiteLLM, LM):
             cached=False,
             raw=data,
             finish_reason=finish_reason(data),
+            tool_calls=response_tool_calls(data) if chat else None,
         )
 
     def _local_placeholder_key(self) -> str | None:
