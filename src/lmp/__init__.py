@@ -18,6 +18,7 @@ _LAZY = {
     "check": ("lmp.api", "check"),
     "history": ("lmp.api", "history"),
     "LMOutputError": ("lmp.runtime.errors", "LMOutputError"),
+    "Partial": ("lmp.runtime.streaming", "Partial"),
 }
 
 

@@ -3,6 +3,7 @@
     prog = lmp.load("classify.lmp", state="classify.opt.json")
     pred = prog.Classify(event="...")          # a typed Prediction: pred.category, pred.model_dump()
     pred = await prog.Classify.acall(event="...")
+    for p in prog.Classify.stream(event="..."): ...   # lmp.Partial values, then the Prediction
     with lmp.context(model="openai/gpt-4o-mini"):
         ...
 """
@@ -10,8 +11,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
 
 from lmp.diagnostics import Diagnostic
 from lmp.ir.nodes import Program
@@ -19,6 +20,9 @@ from lmp.runtime import settings as _settings
 from lmp.runtime.errors import LmpRuntimeError
 from lmp.runtime.lm.history import CallRecord
 from lmp.runtime.values import Prediction
+
+if TYPE_CHECKING:
+    from lmp.runtime.streaming import Partial
 
 
 class ProgramError(Exception):
@@ -51,6 +55,20 @@ class ModuleHandle:
 
     async def acall(self, **inputs: Any) -> Prediction:
         return await self._handle.interpreter.arun(self.name, inputs)
+
+    def stream(self, **inputs: Any) -> Iterator[Partial | Prediction]:
+        """Run while yielding `lmp.Partial` values (fields None until parsed, str fields growing),
+        then the validated `Prediction` as the last item. Bad inputs raise here, before any model
+        call. See lmp.runtime.streaming for what a partial of a multi-step module holds."""
+        from lmp.runtime.streaming import stream_module
+
+        return stream_module(self._handle.interpreter, self.name, inputs)
+
+    def astream(self, **inputs: Any) -> AsyncIterator[Partial | Prediction]:
+        """`async for p in prog.Module.astream(...)`: `stream` for asyncio."""
+        from lmp.runtime.streaming import astream_module
+
+        return astream_module(self._handle.interpreter, self.name, inputs)
 
     @property
     def inputs(self) -> dict[str, str]:
