@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 from lmp.ir.nodes import Field, Signature
 from lmp.ir.types import ANY, STR, DictType, LiteralType
-from lmp.runtime import streaming
 from lmp.runtime.adapters import ChatAdapter, JSONAdapter, get_adapter
 from lmp.runtime.adapters.base import repair_message
 from lmp.runtime.adapters.chat import COMPLETED
@@ -57,6 +56,8 @@ class ToolSpec:
     description: str
     params: list[tuple[str, str]]  # (name, type)
     call: Callable[[dict[str, Any]], Any]
+    optional: frozenset[str] = frozenset()  # parameters with a default
+    schema: dict[str, Any] | None = None  # JSON Schema of the arguments when the tool brings its own (MCP)
 
     def render(self) -> str:
         args = ", ".join(f"{n}: {t}" for n, t in self.params)
@@ -169,7 +170,7 @@ class PredictorRuntime:
         if isinstance(adapter, ChatAdapter):
             # Stop at the end marker: nothing useful comes after it and small models ramble on.
             params.setdefault("stop", [COMPLETED])
-        response = streaming.complete(lm, sig, adapter, messages, **params)
+        response = lm.complete(messages, **params)
         try:
             return adapter.parse(sig, response.text)
         except AdapterParseError as exc:
@@ -183,8 +184,7 @@ class PredictorRuntime:
                   {"role": "user", "content": repair_message(first.message, sig, first.field)}]
         rparams = {k: v for k, v in params.items() if k != "constraint"}
         rparams.update(self._budget(lm, base, constraint, constrained=False))
-        response2 = streaming.complete(lm, sig, adapter, repair,
-                                       **{**rparams, "tags": {**(extra.get("tags") or {}), "attempt": "repair"}})
+        response2 = lm.complete(repair, **{**rparams, "tags": {**(extra.get("tags") or {}), "attempt": "repair"}})
         try:
             return adapter.parse(sig, response2.text)
         except AdapterParseError as exc:
@@ -198,7 +198,7 @@ class PredictorRuntime:
             jbase = {**self.lm_params, **jad.request_params(sig, lm), **extra, "predictor": self.id}
             jparams = {**self._budget(lm, jbase, self.constraint(sig, jad), constrained=False), **jbase,
                        "tags": {**(extra.get("tags") or {}), "attempt": "json"}}
-            response3 = streaming.complete(lm, sig, jad, jmessages, **jparams)
+            response3 = lm.complete(jmessages, **jparams)
             try:
                 return jad.parse(sig, response3.text)
             except AdapterParseError as exc:
@@ -244,9 +244,12 @@ class PredictorRuntime:
         host = self._host()
         specs = {s.name: s for s in host.tool_specs(self._tool_names())}
         max_iters = int(self.options.get("max_iters", 5))
+        trajectory = self._react_native(inputs, specs, max_iters)
+        if trajectory is not None:
+            return self._react_extract(inputs, trajectory)
         step_sig = react_step_signature(self.signature, list(specs))
         instructions = self.effective_instructions()
-        trajectory: list[dict[str, Any]] = []
+        trajectory = []
         for i in range(max_iters):
             step_inputs = {**inputs, "trajectory": format_trajectory(trajectory)}
             step = self.predict(step_sig, step_inputs, instructions, self.demos if i == 0 else None,
@@ -264,6 +267,24 @@ class PredictorRuntime:
             except Exception as exc:  # noqa: BLE001 - the model sees tool errors and may recover
                 observation = f"error: {exc}"
             trajectory.append({**entry, "observation": to_plain(observation)})
+        return self._react_extract(inputs, trajectory)
+
+    def _react_native(self, inputs: dict[str, Any], specs: dict[str, ToolSpec],
+                      max_iters: int) -> list[dict[str, Any]] | None:
+        """The trajectory over native tool calls when the model takes them (runtime/tools_native.py);
+        None when it gets the text protocol, or its server just refused `tools` (remembered)."""
+        from lmp.runtime.lm.tool_calls import NativeToolsRejected
+        from lmp.runtime.tools_native import run_native, tool_protocol
+
+        lm = self._host().lm_for(self.role)
+        if tool_protocol(lm) != "native":
+            return None
+        try:
+            return run_native(self, lm, inputs, specs, max_iters)
+        except NativeToolsRejected:
+            return None
+
+    def _react_extract(self, inputs: dict[str, Any], trajectory: list[dict[str, Any]]) -> Prediction:
         extract_sig = Signature(self.signature.name,
                                 [*self.signature.inputs, Field("trajectory", STR, None, "in")],
                                 [REASONING, *self.signature.outputs], self.signature.instructions)
