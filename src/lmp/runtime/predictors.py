@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from lmp.ir.nodes import Field, Signature
 from lmp.ir.types import ANY, STR, DictType, LiteralType
+from lmp.runtime import streaming
 from lmp.runtime.adapters import ChatAdapter, JSONAdapter, get_adapter
 from lmp.runtime.adapters.base import repair_message
 from lmp.runtime.adapters.chat import COMPLETED
@@ -170,7 +171,7 @@ class PredictorRuntime:
         if isinstance(adapter, ChatAdapter):
             # Stop at the end marker: nothing useful comes after it and small models ramble on.
             params.setdefault("stop", [COMPLETED])
-        response = lm.complete(messages, **params)
+        response = streaming.complete(lm, sig, adapter, messages, **params)
         try:
             return adapter.parse(sig, response.text)
         except AdapterParseError as exc:
@@ -184,7 +185,8 @@ class PredictorRuntime:
                   {"role": "user", "content": repair_message(first.message, sig, first.field)}]
         rparams = {k: v for k, v in params.items() if k != "constraint"}
         rparams.update(self._budget(lm, base, constraint, constrained=False))
-        response2 = lm.complete(repair, **{**rparams, "tags": {**(extra.get("tags") or {}), "attempt": "repair"}})
+        response2 = streaming.complete(lm, sig, adapter, repair,
+                                       **{**rparams, "tags": {**(extra.get("tags") or {}), "attempt": "repair"}})
         try:
             return adapter.parse(sig, response2.text)
         except AdapterParseError as exc:
@@ -198,7 +200,7 @@ class PredictorRuntime:
             jbase = {**self.lm_params, **jad.request_params(sig, lm), **extra, "predictor": self.id}
             jparams = {**self._budget(lm, jbase, self.constraint(sig, jad), constrained=False), **jbase,
                        "tags": {**(extra.get("tags") or {}), "attempt": "json"}}
-            response3 = lm.complete(jmessages, **jparams)
+            response3 = streaming.complete(lm, sig, jad, jmessages, **jparams)
             try:
                 return jad.parse(sig, response3.text)
             except AdapterParseError as exc:
