@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", action="append", default=[], metavar="ROLE=ID", help="model for a role")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     p.add_argument("-o", "--output", metavar="STATE.json", help="state file (default: <prog>.state.json)")
+    p.add_argument("--plan", action="store_true",
+                   help="print the projected LM calls, tokens and dollars per phase, then exit without calling a model")
     p.set_defaults(func=run)
 
 
@@ -76,6 +78,13 @@ def run(args: argparse.Namespace) -> int:
         if args.optimizer != "ensemble":
             raise UsageError("--members is for --optimizer ensemble")
         settings["members"] = [os.path.abspath(m) for m in args.members]
+    if args.plan:
+        from lmp.optimize.plan import make_plan
+
+        plan = make_plan(handle, module, args.optimizer, settings, train, dev, metric=metric,
+                         prompt_model=args.prompt_model, budget=args.budget)
+        print(plan.format())
+        return 0
     base = args.program[:-4] if args.program.endswith(".lmp") else args.program
     output = args.output or base + ".state.json"
     print(f"optimizing {module} with {args.optimizer} on {len(train)} train / "
