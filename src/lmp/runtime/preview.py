@@ -116,7 +116,8 @@ def render_preview(program: ir.Program, target: str, example: str | None = None,
                     continue
     values.update(inputs or {})
     runtime, state_path = _runtime_predictor(program, pred, sig, state)
-    messages = redact_messages(runtime.render(_media_inputs(sig, values)))  # images as placeholders
+    shown = _media_inputs(sig, values)  # held until redacted: placeholders name the images it holds
+    messages = redact_messages(runtime.render(shown))
     model, params = _model(program, runtime.role)
     constraint, tools = constraint_info(runtime, model, params), None
     if runtime.kind == "ReAct":
