@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-errors", type=int, metavar="N",
                    help="stop once more than N rows have failed (default: half the rows, rounded down). Any "
                    "failed row makes the exit code 1, after the table and summary are printed")
+    from lmp.cli.spark_engine import add_engine_flags
+
+    add_engine_flags(p, run=False)
     p.set_defaults(func=run)
 
 
@@ -76,8 +79,14 @@ def run(args: argparse.Namespace) -> int:
     # The CLI's default cap is half the rows as documented (the library's default, at least 10, is for
     # optimizer trials on small sets).
     cap = args.max_errors if args.max_errors is not None else len(examples) // 2
-    result = evaluate(runner, examples, metric, None, concurrency=args.concurrency, progress=None,
-                      out=args.out, max_errors=cap, raise_when_complete=False)
+    if getattr(args, "engine", "local") == "spark":
+        # Every row runs on the executors; the driver aggregates (same table, CI and totals).
+        from lmp.cli.spark_engine import eval_spark
+
+        result = eval_spark(args, handle, module, examples)
+    else:
+        result = evaluate(runner, examples, metric, None, concurrency=args.concurrency, progress=None,
+                          out=args.out, max_errors=cap, raise_when_complete=False)
     failed = len(result.failed)
     if args.json:
         print(json.dumps({"metric": metric.name, "score": result.score, "ci": list(result.ci), "n": result.n,

@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="model for a role, e.g. --model default=openai/gpt-4o-mini (ID alone: the default role)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     p.add_argument("--trace", action="store_true", help="print every model call (messages, response, tokens) to stderr")
+    from lmp.cli.spark_engine import add_engine_flags
+
+    add_engine_flags(p, run=True)
     p.set_defaults(func=run)
 
 
@@ -98,6 +101,13 @@ def run(args: argparse.Namespace) -> int:
     from lmp.api import load
     from lmp.runtime.inputs import InputValueError, parse_assignments
 
+    if getattr(args, "engine", "local") == "spark":
+        from lmp.cli.spark_engine import run_spark
+
+        return run_spark(args)
+    if getattr(args, "out", None) or getattr(args, "retry_failed", False):
+        raise UsageError("--out DIR and --retry-failed are for --engine spark; a local batch writes --output "
+                         "FILE and a rerun of the same command retries its failed rows")
     require_program(args.program, "run")
     hist = configure_cli(args)
     handle = load(args.program, state=args.state)
