@@ -26,7 +26,7 @@ def test_server_conforms_to_its_openapi_document(serve, review_path, mode):
     schema = schemathesis.openapi.from_dict(doc)
     generation_mode = getattr(schemathesis.GenerationMode, mode.upper())
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.path for op in operations} == {"/modules/Review", "/healthz", "/readyz"}
+    assert {op.path for op in operations} == {"/modules/Review", "/modules/Review/stream", "/healthz", "/readyz"}
     started = time.monotonic()
     seen: dict[int, int] = {}
     def run_operation(op) -> None:
@@ -39,6 +39,12 @@ def test_server_conforms_to_its_openapi_document(serve, review_path, mode):
             response = case.call(base_url=srv.url)
             seen[response.status_code] = seen.get(response.status_code, 0) + 1
             case.validate_response(response)
+            if op.path.endswith("/stream") and response.status_code == 200:
+                # server-sent events: the run ends in a result (or an error event) and `done`
+                assert "event: done" in response.text and ("event: result" in response.text
+                                                           or "event: error" in response.text), response.text
+                assert mode == "negative" or "event: result" in response.text, response.text
+                return
             if mode == "positive" and is_post:
                 assert response.status_code == 200, response.text
             if mode == "negative" and response.status_code == 200:

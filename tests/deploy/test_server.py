@@ -243,4 +243,4 @@ def test_openapi_document_is_valid_and_matches_responses(serve, review_path):
     jsonschema.validate(ok.json(), schemas["ReviewResponse"])
     bad = httpx.post(srv.url + "/modules/Review", json={"doc": 1})
     jsonschema.validate(bad.json(), schemas["Error"])
-    assert set(doc["paths"]) == {"/modules/Review", "/healthz", "/readyz"}
+    assert set(doc["paths"]) == {"/modules/Review", "/modules/Review/stream", "/healthz", "/readyz"}

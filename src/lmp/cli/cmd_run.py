@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="model for a role, e.g. --model default=openai/gpt-4o-mini (ID alone: the default role)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     p.add_argument("--trace", action="store_true", help="print every model call (messages, response, tokens) to stderr")
+    p.add_argument("--stream", action="store_true",
+                   help="print each output field as it arrives: str fields (reasoning first) as their text grows, "
+                   "typed fields once complete and valid; with --json, one JSON event per line")
     from lmp.cli.spark_engine import add_engine_flags
 
     add_engine_flags(p, run=True)
@@ -118,11 +121,19 @@ def run(args: argparse.Namespace) -> int:
         if args.input:
             if args.fields:
                 raise UsageError("use either -i FIELD=VALUE or --input ROWS.jsonl, not both")
+            if args.stream:
+                raise UsageError("--stream shows one run as it happens; a batch (--input) writes whole rows")
             return _batch(handle, module, args)
         try:
             inputs = parse_assignments(args.fields, mod)
         except InputValueError as exc:
             raise UsageError(str(exc)) from None
+        if args.stream:
+            from lmp.cli.run_stream import print_stream
+            from lmp.runtime.streaming import stream_module
+
+            print_stream(stream_module(handle.interpreter, module, inputs), args.json)
+            return 0
         result = handle.interpreter.run(module, inputs)
     finally:
         if args.trace:

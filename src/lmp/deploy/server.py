@@ -1,6 +1,7 @@
 """`lmp serve`: a program's modules as an HTTP JSON API (Starlette on uvicorn).
 
     POST /modules/{Name}   body: the module's inputs   -> 200 the module's outputs
+    POST /modules/{Name}/stream   same body -> server-sent events: partial outputs, then the result (sse.py)
     GET  /openapi.json     OpenAPI 3.1 document generated from the .lmp types
     GET  /healthz          the process is up
     GET  /readyz           the program is loaded and its models are up (local model server started)
@@ -183,6 +184,9 @@ class LmpServer:
         self.responses = {n: response_model(m) for n, m in self.modules.items()}
         self.openapi = openapi_document(handle.program, title=f"lmp: {os.path.basename(handle.path)}",
                                         version=_version())
+        from lmp.deploy.sse import add_stream_paths
+
+        add_stream_paths(self.openapi, list(self.modules.values()))
         self.pool = ThreadPoolExecutor(max_workers=max(1, self.options.concurrency),
                                        thread_name_prefix="lmp-serve")
         self.in_flight = 0
@@ -403,6 +407,19 @@ def build_app(server: LmpServer) -> Starlette:
         return response
 
     async def _handle(request: Request, name: str, usage: Usage) -> dict[str, Any]:
+        inputs = await read_inputs(request, name)
+        outputs = await server.run_module(name, inputs, usage)
+        try:
+            checked = server.responses[name].model_validate(outputs)
+        except ValidationError as exc:
+            errs = _field_errors(exc)
+            names = ", ".join(f"`{e['field']}` ({e['message']})" for e in errs[:5])
+            raise ServerError(502, "invalid_output", f"{name} returned outputs that do not match its declared "
+                              f"types: {names}", fields=errs) from None
+        return checked.model_dump(mode="json")
+
+    async def read_inputs(request: Request, name: str) -> dict[str, Any]:
+        """The validated inputs of a request to module `name` (shared by the JSON and the SSE route)."""
         if name not in server.modules:
             raise ServerError(404, "unknown_module", f"no module `{name}`; modules: {', '.join(server.modules)}")
         if not server.ready:
@@ -419,16 +436,7 @@ def build_app(server: LmpServer) -> Starlette:
                                   f"with the inputs of {name}", fields=errs) from None
             names = ", ".join(f"`{e['field']}` ({e['message']})" for e in errs[:5])
             raise ServerError(422, "invalid_request", f"invalid input for {name}: {names}", fields=errs) from None
-        inputs = parsed.model_dump(exclude_unset=True)
-        outputs = await server.run_module(name, inputs, usage)
-        try:
-            checked = server.responses[name].model_validate(outputs)
-        except ValidationError as exc:
-            errs = _field_errors(exc)
-            names = ", ".join(f"`{e['field']}` ({e['message']})" for e in errs[:5])
-            raise ServerError(502, "invalid_output", f"{name} returned outputs that do not match its declared "
-                              f"types: {names}", fields=errs) from None
-        return checked.model_dump(mode="json")
+        return parsed.model_dump(exclude_unset=True)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -463,8 +471,11 @@ def build_app(server: LmpServer) -> Starlette:
         server.pool.shutdown(wait=False, cancel_futures=True)
         log("shutdown", in_flight=server.in_flight)
 
+    from lmp.deploy.sse import stream_route  # here: sse.py imports this module
+
     routes = [
         Route("/modules/{name}", run_route, methods=["POST"]),
+        Route("/modules/{name}/stream", stream_route(server, read_inputs), methods=["POST"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -342,18 +342,39 @@ class _Failed:
         self.error = error
 
 
+class StreamedRun:
+    """One streamed module run, driven by whoever owns the thread (the HTTP server runs it in its
+    pool). The inputs are bound at construction, so bad inputs raise before any model call; `run()`
+    blocks, handing every `Partial` to `emit`, and returns the validated `Prediction`; `cancel()`
+    (from any thread) ends it at the model's next chunk."""
+
+    def __init__(self, interpreter: Any, module: str, inputs: dict[str, Any],
+                 emit: Callable[[Partial], None]) -> None:
+        self.interpreter = interpreter
+        self.module = interpreter.module(module)
+        self.env = interpreter.bind_inputs(self.module, inputs)
+        self.sink = StreamSink([f.name for f in self.module.outputs], emit)
+
+    def run(self) -> Prediction:
+        token = _SINK.set(self.sink)
+        try:
+            result: Prediction = self.interpreter.call_module(self.module, self.env, depth=0)
+            return result
+        finally:
+            _SINK.reset(token)
+
+    def cancel(self) -> None:
+        self.sink.cancel()
+
+
 def _start(interpreter: Any, module: str, inputs: dict[str, Any], put: Callable[[Any], None]) -> StreamSink:
-    """Bind the inputs (errors raise here, before any model call) and run the module on a thread whose
-    context carries the sink; every partial, then `_Done` or `_Failed`, goes to `put`."""
-    mod = interpreter.module(module)
-    env = interpreter.bind_inputs(mod, inputs)
-    sink = StreamSink([f.name for f in mod.outputs], put)
-    ctx = contextvars.copy_context()
+    """Start `module` on a thread of its own (with the caller's settings context); every partial,
+    then `_Done` or `_Failed`, goes to `put`."""
+    run = StreamedRun(interpreter, module, inputs, put)
 
     def work() -> None:
-        _SINK.set(sink)
         try:
-            result = interpreter.call_module(mod, env, depth=0)
+            result = run.run()
         except StreamCancelled:
             return
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
@@ -361,8 +382,9 @@ def _start(interpreter: Any, module: str, inputs: dict[str, Any], put: Callable[
             return
         put(_Done(result))
 
+    ctx = contextvars.copy_context()
     threading.Thread(target=ctx.run, args=(work,), daemon=True, name=f"lmp-stream-{module}").start()
-    return sink
+    return run.sink
 
 
 def stream_module(interpreter: Any, module: str, inputs: dict[str, Any]) -> Iterator[Partial | Prediction]:
