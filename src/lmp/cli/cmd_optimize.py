@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", action="append", default=[], metavar="ROLE=ID", help="model for a role")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     p.add_argument("-o", "--output", metavar="STATE.json", help="state file (default: <prog>.state.json)")
+    p.add_argument("--report", metavar="REPORT.html",
+                   help="write the run's trajectory (score per trial, candidates and Pareto frontier, cost per phase, "
+                   "instruction diffs) as HTML and the same data as JSON beside it (plots need lmp[report])")
     p.add_argument("--plan", action="store_true",
                    help="print the projected LM calls, tokens and dollars per phase, then exit without calling a model")
     p.set_defaults(func=run)
@@ -90,15 +93,20 @@ def run(args: argparse.Namespace) -> int:
     print(f"optimizing {module} with {args.optimizer} on {len(train)} train / "
           f"{len(dev) if dev else str(len(train)) + ' (train)'} dev rows; metric {metric.name}"
           + (f"; budget {args.budget} calls" if args.budget else ""), file=sys.stderr)
+    from lmp.optimize.context import Reporter
+
+    reporter = Reporter()
     try:
         res = optimize(handle, optimizer=args.optimizer, trainset=train, devset=dev, metric=metric, module=module,
                        output=output, settings=settings, seed=args.seed, budget=args.budget,
-                       prompt_model=args.prompt_model, concurrency=args.concurrency, progress=None)
+                       prompt_model=args.prompt_model, concurrency=args.concurrency, progress=None,
+                       reporter=reporter)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished work is kept in {checkpoint_path(output)}; rerun the same command to "
               "continue", file=sys.stderr)
         return 130
     print_comparison(res, metric.name, output)
+    print_trajectory(res, handle, module, args, metric.name, reporter, output)
     if not any(ps.demos or ps.instructions or ps.knn or ps.ensemble for ps in res.state.predictors.values()):
         # An empty state is the program as written: reporting it as a result would hide that the
         # optimizer had nothing to work with (e.g. training rows without a retriever's `context`).
@@ -106,6 +114,24 @@ def run(args: argparse.Namespace) -> int:
               "nothing (see the warnings above for what the training rows lack)", file=sys.stderr)
         return 1
     return 0
+
+
+def print_trajectory(res: Any, handle: Any, module: str, args: argparse.Namespace, metric: str, reporter: Any,
+                     output: str) -> None:
+    """The terminal summary of the trajectory (always), and the HTML/JSON report with --report."""
+    from lmp.optimize.report import report_data, summary, write_report
+
+    data = report_data(res, handle=handle, module=module, optimizer=args.optimizer, metric=metric,
+                       proposals=reporter.proposals, state_path=output)
+    text = summary(data)
+    if text:
+        print(text)
+    if args.report:
+        html_path, json_path, plotted = write_report(data, args.report)
+        print(f"report written to {html_path} (data: {json_path})")
+        if not plotted:
+            print("note: the report has tables but no plots: matplotlib is not installed "
+                  "(pip install 'lmp[report]')", file=sys.stderr)
 
 
 def print_comparison(res: Any, metric: str, output: str) -> None:

@@ -176,6 +176,7 @@ class Reporter:
         self.callback = callback
         self.quiet = quiet
         self.trials: list[TrialReport] = []
+        self.proposals: list[dict[str, Any]] = []  # every proposed instruction, accepted or rejected (reports)
 
     def trial(self, report: TrialReport) -> None:
         self.trials.append(report)
@@ -219,6 +220,7 @@ class OptimizeContext:
         from lmp.optimize.proposal_check import REASONS, summarize
 
         self.proposals.extend(log)
+        self.reporter.proposals.extend(log)
         if not log:
             return
         who = log[0].get("predictor") or "the program"

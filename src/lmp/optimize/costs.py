@@ -59,6 +59,7 @@ class Ledger:
         self._phase = "other"
         self._t = time.perf_counter()
         self._leg: dict[str, dict[str, Any]] = {}
+        self._entered: set[str] = set()
         self.before: dict[str, dict[str, Any]] = {}
         for leg in before or []:
             for name, part in (leg or {}).items():
@@ -73,6 +74,7 @@ class Ledger:
     def phase(self, name: str) -> Iterator[None]:
         """Calls made inside the block count for `name`; the enclosing phase resumes afterwards."""
         previous = self._phase
+        self._entered.add(name)
         self._switch(name)
         try:
             yield
@@ -98,8 +100,9 @@ class Ledger:
             phase, part, _, _ = self._segment()
             out = {k: dict(v) for k, v in self._leg.items()}
             out[phase] = add(out.get(phase, zero()), part)
-        # A phase that made no model call (the optimizer's own bookkeeping) is not a cost line.
-        return {k: v for k, v in out.items() if v["calls"] or v["cached_calls"]}
+        # Bookkeeping outside any phase is not a cost line; a phase that ran is one even at 0 calls (a final
+        # evaluation served from the memo says so).
+        return {k: v for k, v in out.items() if v["calls"] or v["cached_calls"] or k in self._entered}
 
     def phases(self) -> dict[str, dict[str, Any]]:
         """Every leg of the run, per phase, in run order (phases with no calls and no time left out)."""
