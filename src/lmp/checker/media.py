@@ -1,5 +1,7 @@
-"""Checks for the media types: `Image` and `History` are inputs only (a model writes neither), and
-the built-in `image(source)` takes text (a path, an http(s) URL or a data: URI)."""
+"""Checks for the media types: a model writes neither an `Image` nor a `History`, so neither is a
+signature output; a module may return a History (the conversation extended by this turn, for the
+caller's next call) but not an Image (module outputs are JSON). The built-in `image(source)` takes
+text (a path, an http(s) URL or a data: URI)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def check_media_outputs(ck: Checker) -> None:
-    """E024 for a signature or module output that holds an Image or a History."""
+    """E024 for a signature output holding an Image or a History, or a module output holding an Image."""
     prog = ck.program
     sigs = [s for s in prog.signatures.values() if s.path in (None, prog.path)]
     for mod in prog.modules.values():
@@ -21,18 +23,19 @@ def check_media_outputs(ck: Checker) -> None:
             continue
         sigs += [p.signature for p in mod.predictors if p.signature is not None and p.signature.inline]
         for f in mod.outputs:
-            _output(ck, f, f"module `{mod.name}`")
+            if contains_media(f.type, history=False):
+                _report(ck, f, f"module `{mod.name}`", "module outputs are JSON values; return a description "
+                        "or the image's source (a path or URL) as `str`")
     for sig in sigs:
         for f in sig.outputs:
-            _output(ck, f, f"signature `{sig.name}`")
+            if contains_media(f.type):
+                _report(ck, f, f"signature `{sig.name}`", "a model answers in text: describe the image in a `str` "
+                        "output; a History is an input (the module can return the extended conversation)")
 
 
-def _output(ck: Checker, f: ir.Field, owner: str) -> None:
-    if contains_media(f.type):
-        ck.report("E024", f"output `{f.name}` of {owner} is `{f.type.render()}`: Image and History are inputs only",
-                  f.type_span if f.type_span.end else f.span,
-                  hint="a model answers in text; describe the image in a `str` output, or return the updated "
-                  "conversation as a `list` of turn records")
+def _report(ck: Checker, f: ir.Field, owner: str, hint: str) -> None:
+    ck.report("E024", f"output `{f.name}` of {owner} is `{f.type.render()}`, which a model cannot write; "
+              "Image and History are inputs", f.type_span if f.type_span.end else f.span, hint=hint)
 
 
 def check_image_call(ck: Checker, e: ir.Call, scope: Scope) -> Type:

@@ -199,17 +199,19 @@ def is_turn_list(t: Type) -> bool:
     return isinstance(t, ListType) and isinstance(t.item, RecordType | DictType | AnyType)
 
 
-def contains_media(t: Type) -> bool:
-    """Whether `t` holds an `Image` or a `History` anywhere (such fields cannot be model outputs)."""
+def contains_media(t: Type, history: bool = True) -> bool:
+    """Whether `t` holds an `Image` (or, with `history`, a `History`) anywhere: a model writes neither."""
     t = strip_optional(t)
-    if isinstance(t, MediaType | HistoryType):
+    if isinstance(t, MediaType) or history and isinstance(t, HistoryType):
         return True
+    if isinstance(t, HistoryType):
+        return False
     if isinstance(t, ListType):
-        return contains_media(t.item)
+        return contains_media(t.item, history)
     if isinstance(t, DictType):
-        return contains_media(t.value)
+        return contains_media(t.value, history)
     if isinstance(t, RecordType):
-        return any(contains_media(f.type) for f in t.fields)
+        return any(contains_media(f.type, history) for f in t.fields)
     return False
 
 
