@@ -26,6 +26,7 @@ from lmp.ir.types import (
     DictType,
     ListType,
     LiteralType,
+    MediaType,
     OptionalType,
     PrimType,
     RecordField,
@@ -879,6 +880,8 @@ def _both_text(a: Type, b: Type) -> bool:
 
 
 def _conversion_hint(got: Type, want: Type) -> str | None:
+    if isinstance(strip_optional(want), MediaType) and is_assignable(got, STR):
+        return "make an Image from text with image(...): a path, an http(s) URL or a data: URI"
     if want == STR and isinstance(got, ListType):
         return "join the list into text with join(items, \"\\n\")"
     if isinstance(want, ListType) and is_assignable(got, want.item):
