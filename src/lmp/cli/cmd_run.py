@@ -26,7 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-i", dest="fields", action="append", default=[], metavar="FIELD=VALUE",
                    help="an input value, read by the input's declared type: text as typed for str; one of the "
                    "members for a literal union; a number for int/float; true/false for bool; JSON for lists, "
-                   "dicts and records (e.g. -i 'tags=[\"a\", \"b\"]'); null for an optional. Repeat for each input")
+                   "dicts and records (e.g. -i 'tags=[\"a\", \"b\"]'); null for an optional; for an Image a file path "
+                   "(relative to the working directory), an http(s) URL (passed to the model as is) or a data: URI "
+                   "(e.g. -i photo=cat.png); for a History a JSON list of turns (e.g. -i 'history=[{\"role\": "
+                   "\"user\", \"content\": \"hi\"}]'). Repeat for each input")
     p.add_argument("--json", action="store_true", help="print the outputs as JSON")
     p.add_argument("--input", metavar="ROWS.jsonl", help="batch: one JSON object of inputs per line")
     p.add_argument("--output", metavar="OUT.jsonl", help="batch results (default: ROWS.out.jsonl)")
