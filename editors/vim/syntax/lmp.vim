@@ -51,7 +51,7 @@ syn match   lmpFieldName "^\s*\zs\h\w*\ze\s*:[^:]"
 syn keyword lmpBuiltinType str int float bool list dict
 syn match   lmpTypeName "\<\u\w*\>"
 syn keyword lmpPredictor Predict ChainOfThought ReAct Refine BestOfN ProgramOfThought MultiChainComparison
-syn match   lmpBuiltinFunc "\<\(range\|len\|majority\|join\|concat\|keys\|unique\|bm25\|min\|max\|sum\|abs\|round\|print\|image\|parallel\)\ze\s*("
+syn match   lmpBuiltinFunc "\<\(range\|len\|majority\|join\|concat\|keys\|unique\|bm25\|mcp\|min\|max\|sum\|abs\|round\|print\|image\|parallel\)\ze\s*("
 
 " Operators
 syn match   lmpOperator "->\|==\|!=\|<=\|>=\|+=\|-=\|[=<>+*/%|?]"

@@ -211,7 +211,7 @@ g = {
                     "name": "support.class.predictor.lmp",
                 },
                 {
-                    "match": r"\b(range|len|majority|join|concat|keys|unique|bm25|min|max|sum|abs|round|print)\b(?=\s*\()",
+                    "match": r"\b(range|len|majority|join|concat|keys|unique|bm25|mcp|min|max|sum|abs|round|print|image|parallel)\b(?=\s*\()",
                     "name": "support.function.builtin.lmp",
                 },
                 {"match": r"\b[A-Z][A-Za-z0-9_]*\b", "name": "entity.name.type.lmp"},

@@ -121,6 +121,8 @@ class Checker:
                     self.check_example(decl)
                 elif isinstance(decl, ir.Tool):
                     self.check_tool(decl)
+                elif isinstance(decl, ir.ToolServer):
+                    check_tool_server(self, decl)
             except RecursionError:
                 self.report("E003", "nesting too deep to check", decl.span)
         check_media_outputs(self)
@@ -266,6 +268,8 @@ class Checker:
             self.report("E045", "`tools` is a list of tool names, e.g. `[search, calculator]`", value.span)
             return
         for item in value.items:
+            if server_tool_ref(self, item, react=True):
+                continue
             if not (isinstance(item, ir.Name) and (item.id in self.program.tools or item.id in self.program.retrievers)):
                 name = item.id if isinstance(item, ir.Name) else "this"
                 guess = suggest(name, list(self.program.tools)) if isinstance(item, ir.Name) else None
@@ -630,6 +634,10 @@ class Checker:
         if e.id in self.program.signatures:
             self.report("E091", f"`{e.id}` is a signature; declare a predictor for it with `let`", e.span)
             return ANY
+        if e.id in self.program.tool_servers:
+            self.report("E091", f"`{e.id}` is a tool server: call one of its tools", e.span,
+                        hint=f"e.g. `{e.id}.tool_name(arg: value)`, or give `{e.id}` to ReAct's `tools`")
+            return ANY
         self.unknown_name(e.id, e.span, scope)
         return ANY
 
@@ -715,6 +723,10 @@ class Checker:
 
     def call(self, e: ir.Call, scope: Scope) -> Type:
         func = e.func
+        if isinstance(func, ir.Attribute):
+            served = call_server_tool(self, e, scope)
+            if served is not None:
+                return served
         if not isinstance(func, ir.Name):
             self.expr(func, scope)
             for a in e.args:
@@ -893,6 +905,7 @@ def _conversion_hint(got: Type, want: Type) -> str | None:
 
 from lmp.checker.media import check_image_call, check_media_outputs  # noqa: E402 - they type with Checker
 from lmp.checker.parallel import check_parallel  # noqa: E402
+from lmp.checker.tool_servers import call_server_tool, check_tool_server, server_tool_ref  # noqa: E402
 
 SPECIAL_BUILTINS = {"parallel": check_parallel, "image": check_image_call}
 

@@ -378,6 +378,10 @@ class Printer:
 
         return self.unit(_end(t), "", header)
 
+    def d_tool_server_decl(self, t: Tree) -> list[str]:
+        head = f"tool {t.children[0]} = "
+        return self.unit(_end(t), "", lambda: (head + self.expr(t.children[1], "", len(head), 0)).split("\n"))
+
     def d_retriever_decl(self, t: Tree) -> list[str]:
         head = f"retriever {t.children[0]} = "
         return self.unit(_end(t), "", lambda: (head + self.expr(t.children[1], "", len(head), 0)).split("\n"))

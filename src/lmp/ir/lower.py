@@ -461,6 +461,17 @@ class Lowering:
         self.program.decls.append(tool)
         return tool
 
+    def _tool_server_decl(self, t: Tree) -> ir.ToolServer | None:
+        from lmp.ir.mcp_manifest import lower_server
+
+        name_tok, value = t.children
+        server = lower_server(str(name_tok), self.expr(value), span_of(t), span_of(name_tok), self.error)
+        if server is None:
+            return None
+        self._declare(server, self.program.tool_servers)
+        self.program.decls.append(server)
+        return server
+
     def _retriever_decl(self, t: Tree) -> ir.Retriever | None:
         name_tok, value = t.children
         ret = ir.Retriever(str(name_tok), span=span_of(t), name_span=span_of(name_tok))

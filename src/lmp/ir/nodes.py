@@ -294,6 +294,21 @@ class Tool(Decl):
 
 
 @dataclass(eq=False)
+class ToolServer(Decl):
+    """`tool Files = mcp("python server.py --root .")`: the tools of an MCP server over stdio. Their
+    names and types come from the manifest beside the declaring file (`lmp.ir.mcp_manifest`), never
+    from starting the server; `tools` is filled from it on first use (None: no usable manifest)."""
+
+    command: str = ""
+    command_span: Span = field(default=NO_SPAN, kw_only=True)
+    cwd: str | None = None  # relative to the declaring file's folder (default: that folder)
+    env: list[str] = field(default_factory=list)  # environment variables passed on to the server
+    timeout: float | None = None  # seconds per tool call
+    tools: dict[str, Tool] | None = field(default=None, kw_only=True)
+    loaded: bool = field(default=False, kw_only=True)  # the manifest was read (tools may still be None)
+
+
+@dataclass(eq=False)
 class Retriever(Decl):
     """`retriever docs = bm25("docs/*.md", k: 3)` or `retriever vs = "pkg.mod:search"`."""
 
@@ -352,6 +367,7 @@ class Program:
     modules: dict[str, Module] = field(default_factory=dict)
     tools: dict[str, Tool] = field(default_factory=dict)
     retrievers: dict[str, Retriever] = field(default_factory=dict)
+    tool_servers: dict[str, ToolServer] = field(default_factory=dict)
     models: dict[str, ModelDecl] = field(default_factory=dict)
     examples: list[Example] = field(default_factory=list)
     imports: list[Import] = field(default_factory=list)
@@ -387,7 +403,8 @@ class Program:
         return out
 
     def lookup(self, name: str) -> Decl | None:
-        for table in (self.types, self.signatures, self.modules, self.tools, self.retrievers, self.models):
+        for table in (self.types, self.signatures, self.modules, self.tools, self.retrievers, self.tool_servers,
+                      self.models):
             if name in table:
                 return table[name]  # type: ignore[return-value]
         return None

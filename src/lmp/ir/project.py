@@ -118,7 +118,7 @@ class _Loader:
 def _merge_imports(program: Program, imported: list[Program], diagnostics: list[Diagnostic]) -> None:
     """Make imported declarations visible by name (this file's own win, with a diagnostic)."""
     for other in imported:
-        for table_name in ("types", "signatures", "modules", "tools", "retrievers", "models"):
+        for table_name in ("types", "signatures", "modules", "tools", "retrievers", "tool_servers", "models"):
             mine = getattr(program, table_name)
             for name, decl in getattr(other, table_name).items():
                 if name in mine and mine[name] is not decl and mine[name].path == program.path:

@@ -103,7 +103,9 @@ class Interpreter:
         out: dict[str, Any] = {}
         for kw in p.options:
             if kw.name == "tools" and isinstance(kw.value, ir.ListExpr):
-                out["tools"] = [x.id if isinstance(x, ir.Name) else self._const(x) for x in kw.value.items]
+                out["tools"] = [x.id if isinstance(x, ir.Name) else f"{x.obj.id}.{x.name}"
+                                if isinstance(x, ir.Attribute) and isinstance(x.obj, ir.Name) else self._const(x)
+                                for x in kw.value.items]
             elif kw.name == "reward" and isinstance(kw.value, ir.Name):
                 out["reward"] = kw.value.id
             else:
@@ -418,6 +420,13 @@ class Interpreter:
     # ------------------------------------------------------------------ calls
 
     def _call(self, expr: ir.Call, frame: Frame) -> Any:
+        func = expr.func
+        if isinstance(func, ir.Attribute) and isinstance(func.obj, ir.Name) and func.obj.id in self.program.tool_servers:
+            from lmp.runtime import mcp_tools  # `Server.tool(args)`: an MCP server's tool
+
+            return mcp_tools.call_tool(self, self.program.tool_servers[func.obj.id], func.name,
+                                       [self.eval(a, frame) for a in expr.args],
+                                       {k.name: self.eval(k.value, frame) for k in expr.kwargs}, expr.span)
         if not isinstance(expr.func, ir.Name):
             raise LmpRuntimeError(f"{self._where(expr.span)}: only named things can be called")
         name = expr.func.id
@@ -612,6 +621,10 @@ class Interpreter:
                 specs.append(ToolSpec(name, f"the {name} module", [(p.name, p.type.render()) for p in mod.params],
                                       lambda a, m=mod: to_plain(self.call_module(
                                           m, self._bind_params(m.params, [], a, f"module {m.name}", None), 1))))
+            elif name.split(".")[0] in self.program.tool_servers:
+                from lmp.runtime import mcp_tools
+
+                specs.extend(mcp_tools.tool_specs(self, name))
             else:
                 raise LmpRuntimeError(f"ReAct tool `{name}` is not a declared tool, retriever or module")
         return specs
