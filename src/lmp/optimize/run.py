@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lmp.optimize.budget import BudgetSpec, make_budget
 from lmp.optimize.context import Budget, Checkpoint, OptimizeContext, Reporter
 from lmp.optimize.costs import Ledger
 from lmp.optimize.data import Example, dataset_hash
@@ -44,7 +45,7 @@ def checkpoint_path(output: str) -> str:
 
 def optimize(handle: Any, *, optimizer: str, trainset: list[Example], metric: Metric,
              devset: list[Example] | None = None, module: str | None = None, output: str | None = None,
-             settings: dict[str, Any] | None = None, seed: int = 0, budget: int | None = None,
+             settings: dict[str, Any] | None = None, seed: int = 0, budget: int | BudgetSpec | None = None,
              prompt_model: str | None = None, concurrency: int = 4, reporter: Reporter | None = None,
              progress: bool = False, evaluate_dev: bool = True) -> OptimizeResult:
     module = module or default_module(handle)
@@ -57,7 +58,7 @@ def optimize(handle: Any, *, optimizer: str, trainset: list[Example], metric: Me
     reporter = reporter or Reporter()
     if ckpt.resumed:
         reporter.info(f"resuming from {ckpt.path} ({ckpt.resumed} finished step(s) reused)")
-    spend = Budget(budget, before=ckpt.earlier_cost())
+    spend = make_budget(budget, ckpt.earlier_cost(), concurrency)
     ledger = Ledger(spend.history, spend.start, before=[leg.get("phases") or {} for leg in ckpt.previous_legs])
     ctx = OptimizeContext(budget=spend, checkpoint=ckpt, reporter=reporter, seed=seed, concurrency=concurrency,
                           prompt_model=prompt_model, progress=progress, ledger=ledger)

@@ -103,6 +103,7 @@ class State:
     module: str | None = None
     lmp_version: str = ""
     path: str | None = None  # where it was loaded from
+    lineage: dict[str, Any] | None = None  # gepa: the candidates, their parents, feedback and scores
 
     def to_dict(self, *, relative_to: str | None = None) -> dict[str, Any]:
         """The JSON document. `relative_to` (the folder the file is written to) makes its paths relative to it."""
@@ -124,6 +125,8 @@ class State:
             "cost": self.cost,
             "predictors": {pid: ps.to_dict() for pid, ps in sorted(self.predictors.items())},
         }
+        if self.lineage is not None:
+            data["lineage"] = self.lineage
         return scrub_secrets(data)
 
     def to_json(self, *, relative_to: str | None = None) -> str:
@@ -163,7 +166,7 @@ class State:
             prompt_model=opt.get("prompt_model"), task_model=opt.get("task_model"), seed=opt.get("seed"),
             predictors={pid: PredictorState.from_dict(v) for pid, v in (data.get("predictors") or {}).items()},
             scores=dict(data.get("scores") or {}), cost=dict(data.get("cost") or {}),
-            lmp_version=data.get("lmp_version", ""), path=path)
+            lmp_version=data.get("lmp_version", ""), path=path, lineage=data.get("lineage"))
 
     def runtime_dict(self) -> dict[str, Any]:
         """What `Interpreter.apply_state` takes."""

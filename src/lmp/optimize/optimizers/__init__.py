@@ -15,6 +15,7 @@ REGISTRY = {
     "copro": ("lmp.optimize.optimizers.copro", "COPRO"),
     "mipro": ("lmp.optimize.optimizers.mipro", "MIPRO"),
     "ensemble": ("lmp.optimize.optimizers.ensemble", "Ensemble"),
+    "gepa": ("lmp.optimize.optimizers.gepa", "GEPA"),
 }
 
 
