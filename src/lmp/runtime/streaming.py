@@ -75,7 +75,11 @@ def _literal_done(text: str, t: Type) -> str | None:
     if not isinstance(inner, LiteralType):
         return None
     value = text.strip().strip("\"'`")
-    if value in inner.members and not any(m != value and m.startswith(value) for m in inner.members):
+    if value not in inner.members:
+        return None
+    # A line break after the member ends it even when a longer member starts the same way.
+    ended = "\n" in text.lstrip()[len(value):]
+    if ended or not any(m != value and m.startswith(value) for m in inner.members):
         return value
     return None
 

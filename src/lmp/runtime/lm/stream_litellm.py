@@ -115,6 +115,16 @@ class StreamingLiteLLM:
                 if emitted:
                     break  # part of this answer is already out; another model cannot continue it
                 continue
+            except GeneratorExit:
+                # The caller stopped reading: the request is abandoned, and history says so.
+                if me.history is not None:
+                    me.history.add(CallRecord(model=me.name, messages=list(messages),
+                                              error="stream closed by the caller before the answer was complete",
+                                              latency_s=time.perf_counter() - start, predictor=predictor,
+                                              params=_shown_params(request),
+                                              tags={**tags, "streamed": True, "cancelled": True},
+                                              constraint=constraint))
+                raise
             finally:
                 source.close()
             assert response is not None
