@@ -19,6 +19,7 @@ _LAZY = {
     "history": ("lmp.api", "history"),
     "LMOutputError": ("lmp.runtime.errors", "LMOutputError"),
     "Partial": ("lmp.runtime.streaming", "Partial"),
+    "Image": ("lmp.runtime.media", "Image"),
 }
 
 

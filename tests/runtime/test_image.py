@@ -220,3 +220,18 @@ def test_served_inputs_cannot_name_local_files(photo):
 def test_wrong_value_for_an_image_input_names_the_field(program, photo):
     with pytest.raises(LmpRuntimeError, match="input `photo` of Ask: .*expected Image"):
         Interpreter(program).run("Ask", photo=42, question="q")
+
+
+def test_python_api_takes_lmp_image_or_a_path(photo, tmp_path):
+    import lmp
+
+    (tmp_path / "vision.lmp").write_text(PROGRAM)
+    prog = lmp.load(tmp_path / "vision.lmp")
+    with FakeServer(answers=[answer(answer="red"), answer(answer="still red")]) as srv:
+        serve(srv)
+        assert prog.Ask(photo=lmp.Image("cat.jpg"), question="q").answer == "red"
+        assert prog.Ask(photo=str(tmp_path / "cat.jpg"), question="q").answer == "still red"
+        urls = {p["image_url"]["url"] for r in srv.completion_requests() for p in user_parts(r.body)
+                if p["type"] == "image_url"}
+    assert urls == {"data:image/png;base64," + base64.b64encode(photo).decode()}
+    assert lmp.Image("cat.jpg") == lmp.Image(photo)

@@ -89,8 +89,31 @@ def human_size(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MB"
 
 
-_registry: weakref.WeakValueDictionary[str, Image] = weakref.WeakValueDictionary()
+# Live Images by hash prefix, so that a marker in rendered text finds its image. Weak: an image is
+# kept alive by the inputs that hold it, not by having been rendered once. Several Images may share
+# content (hence a key); any live one will do.
+_registry: dict[str, list[weakref.ref[Image]]] = {}
 _registry_lock = threading.Lock()
+
+
+def _register(image: Image) -> None:
+    key = image.digest[:16]
+    with _registry_lock:
+        refs = [r for r in _registry.get(key, []) if r() is not None]
+        refs.append(weakref.ref(image))
+        _registry[key] = refs
+        if len(_registry) > 4096:  # drop keys whose images are all gone
+            for k in [k for k, rs in _registry.items() if all(r() is None for r in rs)]:
+                del _registry[k]
+
+
+def _lookup(key: str) -> Image | None:
+    with _registry_lock:
+        for r in _registry.get(key, []):
+            image = r()
+            if image is not None:
+                return image
+    return None
 
 
 class Image:
@@ -124,8 +147,7 @@ class Image:
         self.mime = mime
         self.name = name
         self.digest = hashlib.sha256(data if data is not None else (url or "").encode()).hexdigest()
-        with _registry_lock:
-            _registry.setdefault(self.digest[:16], self)
+        _register(self)
 
     # -------------------------------------------------------------- constructors
 
@@ -288,8 +310,7 @@ def attach_parts(messages: list[Any]) -> list[Any]:
         parts: list[dict[str, Any]] = []
         pos = 0
         for match in MARKER.finditer(content):
-            with _registry_lock:
-                image = _registry.get(match.group(1))
+            image = _lookup(match.group(1))
             if image is None:
                 continue  # not an image of this process: leave the placeholder text
             text = content[pos:match.start()]
@@ -323,8 +344,7 @@ def part_placeholder(part: Any) -> str:
             except (binascii.Error, ValueError):
                 data = b""
             digest = hashlib.sha256(data).hexdigest()
-            with _registry_lock:
-                known = _registry.get(digest[:16])
+            known = _lookup(digest[:16])
             if known is not None:  # the Image this process sent: its name too
                 return known.placeholder()
             return f"<image: inline, {human_size(len(data))}, {m.group(1) or 'unknown type'}, sha256:{digest[:12]}>"
