@@ -298,6 +298,7 @@ async def test_code_lens_preview_and_output_schema(client: LanguageClient, tmp_p
     assert res["messages"] and res["messages"][0]["role"] == "system"
     assert "Classify historic events." in "".join(m["content"] for m in res["messages"])
     assert res["state"] is None
+    assert res["tools"] is None  # only ReAct predictors say how their tools go to the model
     # by position: the cursor on the predictor's line
     res2 = _plain(await client.protocol.send_request_async("lmp/previewPrompt", {
         "uri": uri, "position": {"line": position_of(PROGRAM, "let classify").line, "character": 8}}))

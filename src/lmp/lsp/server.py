@@ -542,7 +542,7 @@ def _preview_json(pv: Any, target: str) -> dict[str, Any]:
         example = str(getattr(example, "name", None) or example)
     return {"predictor": get("predictor_id") or get("predictor") or target, "signature": sig,
             "adapter": get("adapter"), "messages": messages, "example": example, "state": state, "model": model,
-            "constraint": get("constraint")}
+            "constraint": get("constraint"), "tools": get("tools")}
 
 
 def _range_json(r: lsp.Range) -> dict[str, Any]:
