@@ -235,3 +235,22 @@ def test_python_api_takes_lmp_image_or_a_path(photo, tmp_path):
                 if p["type"] == "image_url"}
     assert urls == {"data:image/png;base64," + base64.b64encode(photo).decode()}
     assert lmp.Image("cat.jpg") == lmp.Image(photo)
+
+
+def test_demos_with_images_show_the_image(program, photo):
+    interp = Interpreter(program)
+    # A demo as a state file or an `example` holds it: the image's path; one from a bootstrapped trace
+    # holds the Image itself.
+    interp.predictors["Ask.describe"].demos = [
+        {"inputs": {"photo": "cat.jpg", "question": "colour?"}, "outputs": {"answer": "red"}},
+        {"inputs": {"photo": Image.from_url("https://example.com/dog.png"), "question": "animal?"},
+         "outputs": {"answer": "dog"}},
+    ]
+    with FakeServer(answers=[answer(answer="a cat")]) as srv:
+        serve(srv)
+        interp.run("Ask", photo="cat.jpg", question="what?")
+        messages = srv.completion_requests()[0].body["messages"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
+    demo_urls = [[p["image_url"]["url"] for p in m["content"] if p["type"] == "image_url"] for m in messages[1:4:2]]
+    assert demo_urls[0][0].startswith("data:image/png;base64,")
+    assert demo_urls[1] == ["https://example.com/dog.png"]

@@ -11,6 +11,7 @@ from lmp.ir.types import (
     DictType,
     ListType,
     LiteralType,
+    MediaType,
     OptionalType,
     PrimType,
     RecordType,
@@ -102,10 +103,27 @@ def format_output(value: Any, t: Type) -> str:
 def split_demo(signature: Signature, demo: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Demos are `{"inputs": {...}, "outputs": {...}}` (state files) or flat field dicts."""
     if "inputs" in demo and isinstance(demo["inputs"], dict):
-        return dict(demo["inputs"]), dict(demo.get("outputs") or {})
+        return demo_images(signature, dict(demo["inputs"])), dict(demo.get("outputs") or {})
     ins = {f.name: demo[f.name] for f in signature.inputs if f.name in demo}
     outs = {f.name: demo[f.name] for f in signature.outputs if f.name in demo}
-    return ins, outs
+    return demo_images(signature, ins), outs
+
+
+def demo_images(signature: Signature, inputs: dict[str, Any]) -> dict[str, Any]:
+    """A demo's Image inputs given as text (a path or URL in an `example` or a dataset row) loaded as
+    images, so a demo shows the model the image; text that is not a loadable image stays text."""
+    from lmp.runtime.media import ImageError, as_image
+
+    for f in signature.inputs:
+        t = strip_optional(f.type)
+        value = inputs.get(f.name)
+        if not isinstance(t, MediaType) or not isinstance(value, str | dict):
+            continue
+        try:
+            inputs[f.name] = as_image(value)
+        except ImageError:
+            pass
+    return inputs
 
 
 def repair_message(error: str, signature: Signature, field_name: str | None) -> str:
