@@ -19,7 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mcp", help="record (refresh) or show the tools of a program's MCP tool servers",
                        description="MCP tool servers: `refresh` starts each server a program declares, lists its "
                        "tools and writes them to the manifest beside the program (FILE.mcp.json); `list` shows the "
-                       "manifest's tools with their lmp types without starting anything.")
+                       "manifest's tools with their lmp types without starting anything.",
+                       epilog="`lmp mcp refresh FILE [--server NAME]... [--timeout SECONDS]`: start each server "
+                       "FILE declares (or only those named), list its tools, write FILE.mcp.json (other servers' "
+                       "entries are kept; exit 1 if a server failed). `lmp mcp list FILE`: print each server's "
+                       "tools as `Server.tool(params) -> type` from the manifest (exit 1 when one has none). "
+                       "See docs/language.md#mcp-tool-servers.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     r = actions.add_parser("refresh", help="start the servers once and write FILE.mcp.json")
     r.add_argument("program", help="the .lmp file that declares `tool NAME = mcp(\"...\")`")
