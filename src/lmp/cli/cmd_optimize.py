@@ -10,7 +10,9 @@ from typing import Any
 
 from lmp.cli.main import UsageError
 
-OPTIMIZERS = ["labeled", "bootstrap", "random-search", "knn", "copro", "mipro", "ensemble"]
+OPTIMIZERS = ["labeled", "bootstrap", "random-search", "knn", "copro", "mipro", "ensemble", "gepa"]
+# Optimizers with an `auto` preset (--budget light|medium|heavy) and a multi-objective setting (--objective).
+PRESET_OPTIMIZERS = ("gepa", "mipro")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--optimizer", default="bootstrap", choices=OPTIMIZERS)
     p.add_argument("--prompt-model", metavar="ROLE_OR_MODEL",
                    help="model that proposes instructions (copro, mipro) or teaches (teacher=prompt_model)")
-    p.add_argument("--budget", type=int, metavar="CALLS", help="stop searching after this many uncached model calls")
+    p.add_argument("--budget", metavar="BUDGET",
+                   help="stop searching at a limit: N or calls=N (uncached model calls), tokens=N, cost=USD, "
+                   "comma-separated; or light|medium|heavy (gepa, mipro presets)")
+    p.add_argument("--objective", metavar="NAME=WEIGHT,...",
+                   help="gepa, mipro: select by a weighted sum, e.g. accuracy=1,prompt_tokens=-0.001 (accuracy, "
+                   "prompt_tokens, completion_tokens, latency, or a numeric field of a feedback metric)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help="optimizer setting, e.g. --set max_bootstrapped_demos=8 --set auto=medium (JSON values)")
@@ -81,24 +88,25 @@ def run(args: argparse.Namespace) -> int:
         if args.optimizer != "ensemble":
             raise UsageError("--members is for --optimizer ensemble")
         settings["members"] = [os.path.abspath(m) for m in args.members]
+    spec = _budget_and_objective(args, settings)
     if args.plan:
         from lmp.optimize.plan import make_plan
 
         plan = make_plan(handle, module, args.optimizer, settings, train, dev, metric=metric,
-                         prompt_model=args.prompt_model, budget=args.budget)
+                         prompt_model=args.prompt_model, budget=spec.calls)
         print(plan.format())
         return 0
     base = args.program[:-4] if args.program.endswith(".lmp") else args.program
     output = args.output or base + ".state.json"
     print(f"optimizing {module} with {args.optimizer} on {len(train)} train / "
           f"{len(dev) if dev else str(len(train)) + ' (train)'} dev rows; metric {metric.name}"
-          + (f"; budget {args.budget} calls" if args.budget else ""), file=sys.stderr)
+          + (f"; budget {spec.describe()}" if args.budget else ""), file=sys.stderr)
     from lmp.optimize.context import Reporter
 
     reporter = Reporter()
     try:
         res = optimize(handle, optimizer=args.optimizer, trainset=train, devset=dev, metric=metric, module=module,
-                       output=output, settings=settings, seed=args.seed, budget=args.budget,
+                       output=output, settings=settings, seed=args.seed, budget=spec if spec.limited else None,
                        prompt_model=args.prompt_model, concurrency=args.concurrency, progress=None,
                        reporter=reporter)
     except KeyboardInterrupt:
@@ -114,6 +122,29 @@ def run(args: argparse.Namespace) -> int:
               "nothing (see the warnings above for what the training rows lack)", file=sys.stderr)
         return 1
     return 0
+
+
+def _budget_and_objective(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
+    """`--budget` as a BudgetSpec (a preset becomes the optimizer's `auto`) and `--objective` as a setting."""
+    from lmp.optimize.budget import BudgetSpecError, parse_budget
+    from lmp.optimize.objectives import ObjectiveError, parse_objective
+
+    try:
+        spec = parse_budget(args.budget)
+        if args.objective:
+            parse_objective(args.objective)
+    except (BudgetSpecError, ObjectiveError) as exc:
+        raise UsageError(str(exc)) from None
+    if spec.preset:
+        if args.optimizer not in PRESET_OPTIMIZERS:
+            raise UsageError(f"--budget {spec.preset} is a preset of {' and '.join(PRESET_OPTIMIZERS)}; for "
+                             f"{args.optimizer} give calls=N, tokens=N or cost=USD")
+        settings.setdefault("auto", spec.preset)
+    if args.objective:
+        if args.optimizer not in PRESET_OPTIMIZERS:
+            raise UsageError(f"--objective is for {' and '.join(PRESET_OPTIMIZERS)}, not {args.optimizer}")
+        settings["objective"] = args.objective
+    return spec
 
 
 def print_trajectory(res: Any, handle: Any, module: str, args: argparse.Namespace, metric: str, reporter: Any,

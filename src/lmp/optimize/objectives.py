@@ -127,3 +127,27 @@ def metric_means(rows: list[Any]) -> dict[str, float]:
             sums[k] = sums.get(k, 0.0) + v
     n = max(len(rows), 1)
     return {k: v / n for k, v in sums.items()}
+
+
+class Meter:
+    """Measures candidates for an Objective: usage per candidate accumulated over its evaluations (a row
+    served from the memo made no call now, but the candidate's earlier rows tell its cost per row)."""
+
+    def __init__(self, objective: Objective, predictor_ids: list[str]) -> None:
+        self.objective = objective
+        self.pids = list(predictor_ids)
+        self.usage: dict[str, Usage] = {}
+
+    def start(self, history: Any, memo: dict[tuple[str, str], Any], fp: str, rows: list[Any]) -> tuple[int, int]:
+        """Call before an evaluation: (history length, rows that will call the model)."""
+        return len(history), sum(1 for ex in rows if (fp, ex.key) not in memo)
+
+    def finish(self, history: Any, fp: str, mark: tuple[int, int], results: list[Any], accuracy: float) -> float:
+        """After the evaluation: the objective value of candidate `fp`."""
+        start, fresh = mark
+        recs = history.records()[start:]
+        if fresh and recs:
+            self.usage[fp] = self.usage.get(fp, Usage()).add(usage_of(recs, self.pids, fresh))
+        usage = self.usage.get(fp)
+        return self.objective.value(accuracy, usage if usage is not None and usage.rows else Usage(),
+                                    metric_means(results))

@@ -78,6 +78,7 @@ class GEPA(Optimizer):
         self.solved_streak = 0  # iterations in a row whose minibatch was already perfect
         self.rollouts = 0  # rows scored (memo hits included, so it does not depend on the cache): max_metric_calls
         self.full_evals = 0
+        self.usage: dict[str, Usage] = {}  # per candidate fingerprint, over all its evaluations
         self.number = 0
         self.stats = {"iterations": 0, "proposals": 0, "rejected": 0, "skipped_perfect": 0, "merges_tried": 0,
                       "merges_accepted": 0, "unusable_proposals": 0}
@@ -172,6 +173,8 @@ class GEPA(Optimizer):
 
         saved = self.trial(self.ctx, key, self.number, None, run, note)
         self.rollouts += len(saved.get("rows", []))
+        fp = fingerprint(cand)
+        self.usage[fp] = self.usage.get(fp, Usage()).add(Usage.from_json(saved.get("usage")))
         return saved
 
     def _learn(self, fresh: int, recs: list[Any]) -> None:
@@ -202,14 +205,14 @@ class GEPA(Optimizer):
                 out.append(ReflectionRecord(dict(r.example.inputs), r.prediction, text, r.score))
         return out
 
-    def _value(self, saved: dict[str, Any]) -> tuple[float, dict[str, float]]:
+    def _value(self, saved: dict[str, Any], fp: str) -> tuple[float, dict[str, float]]:
         """(selection value, weighted objective terms for the frontier) of a full evaluation."""
         acc = float(saved["score"])
         if self.objective.is_default:
             return acc, {}
-        usage = Usage.from_json(saved.get("usage"))
+        usage = self.usage.get(fp, Usage())
         mo = dict(saved.get("metric_objectives") or {})
-        value = self.objective.value(acc, usage if usage.rows else None, mo)
+        value = self.objective.value(acc, usage, mo)
         terms = {k: w * v for k, w in self.objective.weights.items()
                  if (v := {**(usage.per_row() if usage.rows else {}), **mo}.get(k)) is not None}
         return value, terms
@@ -220,7 +223,7 @@ class GEPA(Optimizer):
         saved = self._eval(cand, self.val, f"gepa:full:{idx}:{fingerprint(cand)}",
                            "seed on dev" if origin == "seed" else f"candidate {idx} on dev", minibatch=False)
         self.full_evals += 1
-        value, terms = self._value(saved)
+        value, terms = self._value(saved, fingerprint(cand))
         return PoolEntry(idx, candidate_from(saved["candidate"]), list(saved["scores"]), value, terms, parents,
                          origin, pid, feedback, minibatch, iteration)
 

@@ -22,6 +22,7 @@ from typing import Any
 from lmp.optimize.context import OptimizeContext
 from lmp.optimize.data import Example
 from lmp.optimize.metrics import Metric
+from lmp.optimize.objectives import Meter, parse_objective
 from lmp.optimize.optimizers.base import Bootstrapper, Optimizer, candidate_from, candidate_to, upper_bound
 from lmp.optimize.optimizers.random_search import demo_candidates
 from lmp.optimize.propose import demos_from, propose
@@ -37,13 +38,14 @@ class MIPRO(Optimizer):
     name = "mipro"
     defaults = {"auto": "light", "num_candidates": None, "num_trials": None, "max_bootstrapped_demos": 4,
                 "max_labeled_demos": 4, "minibatch_size": 35, "minibatch_full_eval_steps": 5,
-                "init_temperature": 1.0, "val_size": None, "teacher": "program"}
+                "init_temperature": 1.0, "val_size": None, "teacher": "program", "objective": None}
 
     def search(self, runner: Runner, trainset: list[Example], devset: list[Example] | None, metric: Metric,
                ctx: OptimizeContext) -> tuple[Candidate, dict[str, Any]]:
         import optuna
 
         s = self.settings
+        self._meter_: Meter | None = None
         preset = PRESETS.get(str(s["auto"]), PRESETS["light"])
         n_cand = int(s["num_candidates"] or preset["num_candidates"])
         val = list(devset or trainset)
@@ -152,11 +154,29 @@ class MIPRO(Optimizer):
 
     def _score(self, runner: Runner, cand: Candidate, examples: list[Example], metric: Metric, ctx: OptimizeContext,
                params: dict[str, int], best: float | None) -> dict[str, Any]:
+        meter = self._meter(runner)
+        if meter is not None:
+            # A weighted objective is not bounded by the accuracy: no early stopping; "score" is its value.
+            fp = fingerprint(cand)
+            mark = meter.start(ctx.budget.history, ctx.memo, fp, examples)
+            res = self.evaluate(runner, cand, examples, metric, ctx)
+            value = meter.finish(ctx.budget.history, fp, mark, res.results, res.score)
+            return {"score": value, "accuracy": res.score, "value": value, "partial": False, "upper": value,
+                    "params": params, "candidate": candidate_to(cand), "calls": res.calls}
         res = self.evaluate(runner, cand, examples, metric, ctx, stop_below=best)
         # Stopped early: TPE is told the most it could still have reached (never better than the best).
         value = upper_bound(res) if res.stopped_early else res.score
         return {"score": res.score, "value": value, "partial": res.stopped_early, "upper": value, "params": params,
                 "candidate": candidate_to(cand), "calls": res.calls}
+
+    def _meter(self, runner: Runner) -> Meter | None:
+        """The multi-objective meter (`objective` setting), one per run; None: plain accuracy."""
+        objective = parse_objective(self.settings["objective"])
+        if objective.is_default:
+            return None
+        if self._meter_ is None:
+            self._meter_ = Meter(objective, runner.predictor_ids)
+        return self._meter_
 
     def _full_eval(self, runner: Runner, val: list[Example], metric: Metric, ctx: OptimizeContext,
                    mb_scores: dict[str, list[float]], configs: dict[str, dict[str, int]],
@@ -168,9 +188,14 @@ class MIPRO(Optimizer):
         key = f"full:{fp}"
         saved = ctx.checkpoint.get(key)
         if saved is None:
+            meter = self._meter(runner)
+            mark = meter.start(ctx.budget.history, ctx.memo, fp, val) if meter is not None else (0, 0)
             with ctx.ledger.phase("trials"):
                 res = self.evaluate(runner, build(configs[fp]), val, metric, ctx, label="full eval ")
             saved = {"score": res.score}
+            if meter is not None:
+                saved = {"score": meter.finish(ctx.budget.history, fp, mark, res.results, res.score),
+                         "accuracy": res.score}
             ctx.checkpoint.put(key, saved)
         full_scores[fp] = saved["score"]
         if self.best is None or saved["score"] > self.best[0]:

@@ -1,0 +1,68 @@
+"""Feedback metrics: the protocol for Python metrics and `.lmp` metrics returning a record."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from lmp.optimize.evaluate import evaluate
+from lmp.optimize.feedback import MetricResult, MetricValueError, interpret
+from lmp.optimize.metrics import Metric, resolve_metric
+from lmp.optimize.runner import Runner
+from tests.optimize.test_gepa import fake, setup  # noqa: F401 - the fixture
+
+
+@pytest.mark.parametrize("value,expected", [
+    (True, MetricResult(1.0)),
+    (0.25, MetricResult(0.25)),
+    ((0.5, "half right"), MetricResult(0.5, "half right")),
+    ({"score": 1, "feedback": "ok"}, MetricResult(1.0, "ok")),
+    (SimpleNamespace(score=0.0, feedback="say PARIS"), MetricResult(0.0, "say PARIS")),
+    ({"score": 0.0, "brevity": 1.0, "feedback": None}, MetricResult(0.0, None, {}, {"score": 0.0, "brevity": 1.0})),
+    ({"accuracy": 1.0, "brevity": 0.5}, MetricResult(0.75, None, {}, {"accuracy": 1.0, "brevity": 0.5})),
+    ({"score": 0, "predictor_feedback": {"Loud.say": "upper case"}}, MetricResult(0.0, None, {"Loud.say": "upper case"})),
+])
+def test_python_metric_protocol(value, expected):
+    assert interpret(value, "m", ["Loud.say"]) == expected
+
+
+def test_feedback_name_fields_map_to_predictor_ids():
+    got = interpret({"score": 0, "feedback": "all", "feedback_say": "shout"}, "m", ["Loud.say", "Other.say2"])
+    assert got.predictor_feedback == {"Loud.say": "shout"}
+    assert got.feedback_for("Loud.say") == "shout" and got.feedback_for("Other.say2") == "all"
+
+
+@pytest.mark.parametrize("value,message", [
+    ("yes", "must return a bool, a number"),
+    ({"feedback": "x"}, "returned no score"),
+    ({"score": 1, "feedback": 3}, "feedback of type int"),
+    ({"score": float("nan")}, "finite number"),
+    ({"score": 1, "predictor_feedback": ["x"]}, "map predictor ids"),
+])
+def test_bad_metric_values_name_the_metric(value, message):
+    with pytest.raises(MetricValueError, match=message) as err:
+        interpret(value, "graded", [])
+    assert "`graded`" in str(err.value)
+
+
+def test_lmp_feedback_metric_and_python_metric_with_trace_reach_the_evaluation_rows(tmp_path, fake):  # noqa: F811
+    handle, train, dev, graded = setup(tmp_path)
+    runner = Runner(handle, "Loud")
+    res = evaluate(runner, dev[:2], graded, None, concurrency=1)
+    fb = res.results[0].feedback
+    assert fb is not None and fb.score == 0.0
+    assert fb.feedback == f"expected {dev[0].gold['answer']}, got {dev[0].inputs['city']}: write the answer in UPPERCASE letters"
+    assert resolve_metric("exact", handle)(dev[0], {"answer": dev[0].gold["answer"]}) == 1.0
+
+    seen = []
+
+    def per_predictor(example, pred, trace):
+        seen.append([e.predictor for e in trace])
+        return {"score": 0.0, "predictor_feedback": {e.predictor: f"you said {e.outputs['answer']}" for e in trace}}
+
+    res = evaluate(runner, dev[:1], Metric("python", per_predictor), None, concurrency=1)
+    assert seen == [["Loud.say"]]
+    assert res.results[0].feedback.feedback_for("Loud.say") == f"you said {dev[0].inputs['city']}"
+
+
