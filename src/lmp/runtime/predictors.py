@@ -106,7 +106,7 @@ class PredictorRuntime:
         if self.kind == "ChainOfThought":
             return with_reasoning(self.signature)
         if self.kind == "ReAct":
-            return react_step_signature(self.signature, self._tool_names())
+            return react_step_signature(self.signature, self._offered_names())
         return self.signature
 
     def effective_instructions(self) -> str:
@@ -236,6 +236,12 @@ class PredictorRuntime:
     def _tool_names(self) -> list[str]:
         tools = self.options.get("tools") or []
         return [t for t in tools if isinstance(t, str)]
+
+    def _offered_names(self) -> list[str]:
+        """The names the model sees: an MCP server in `tools` stands for each of its tools."""
+        if self.host is None:
+            return self._tool_names()
+        return [spec.name for spec in self.host.tool_specs(self._tool_names())]
 
     def _tool_lines(self) -> list[str]:
         if self.host is None:
