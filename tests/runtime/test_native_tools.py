@@ -226,3 +226,19 @@ def test_trace_shows_native_calls(tmp_path, tools_module, capsys):
     assert "call 1: openai/fake · Agent.agent" in err and "native tools: weather, population" in err
     assert '-> weather({"city": "Oslo"})' in err  # the calls the model made
     assert "(result of " in err and "sunny in Oslo" in err  # the tool messages of the next call
+
+
+def test_native_turns_replay_from_the_cache(tmp_path, tools_module):
+    from lmp.runtime.lm.cache import DiskCache
+
+    cache = DiskCache(tmp_path / "cache")
+    with FakeServer(responder=responder) as srv:
+        lm = LiteLLM("openai/fake", api_base=srv.url, params={"tool_calls": "native"}, num_retries=0, cache=cache)
+        first, _ = run_agent(tmp_path, lm)
+        sent = len(srv.completion_requests())
+        again, history = run_agent(tmp_path, lm)
+        assert len(srv.completion_requests()) == sent  # every turn, tool calls included, came from the cache
+    assert again["answer"] == first["answer"]
+    assert [r.cached for r in history.records()] == [True, True, True]
+    assert [c["name"] for c in history.records()[0].tool_calls] == ["weather", "population"]
+    assert len(tools_module.CALLS) == 4  # the tools themselves ran again (only model answers are cached)
