@@ -254,3 +254,12 @@ def test_demos_with_images_show_the_image(program, photo):
     demo_urls = [[p["image_url"]["url"] for p in m["content"] if p["type"] == "image_url"] for m in messages[1:4:2]]
     assert demo_urls[0][0].startswith("data:image/png;base64,")
     assert demo_urls[1] == ["https://example.com/dog.png"]
+
+
+def test_a_server_that_refuses_images_is_reported(program, photo):
+    # Unknown to lmp (a self-hosted server): the image is sent, and the server's refusal is the error.
+    with FakeServer(vision=False) as srv:
+        serve(srv)
+        with pytest.raises(Exception, match="does not support image input"):
+            Interpreter(program).run("Ask", photo="cat.jpg", question="q")
+        assert len(srv.completion_requests()) == 1

@@ -46,6 +46,40 @@ def _last_user_text(body: dict[str, Any]) -> str:
     return prompt if isinstance(prompt, str) else json.dumps(prompt)
 
 
+def content_problem(body: dict[str, Any], vision: bool = True) -> str | None:
+    """Why a chat body's content parts would be refused (a text-only model given an image, a part of
+    an unknown type, an image URL that is neither http(s) nor a base64 data: URI), or None."""
+    import base64
+    import binascii
+
+    for i, m in enumerate(body.get("messages") or []):
+        content = m.get("content") if isinstance(m, dict) else None
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "text" and isinstance(part.get("text"), str):
+                continue
+            if kind != "image_url":
+                return f"messages[{i}]: unknown content part {str(part)[:60]}"
+            if not vision:
+                return "this model does not support image input"
+            url = (part.get("image_url") or {}).get("url") if isinstance(part.get("image_url"), dict) else None
+            if not isinstance(url, str):
+                return f"messages[{i}]: image_url needs a url"
+            if url.startswith("data:"):
+                head, _, data = url.partition(",")
+                try:
+                    base64.b64decode(data, validate=True)
+                except (binascii.Error, ValueError):
+                    return f"messages[{i}]: invalid base64 image data"
+                if not head.startswith("data:image/") or not head.endswith(";base64"):
+                    return f"messages[{i}]: image data URI must be data:image/...;base64"
+            elif not url.startswith(("http://", "https://")):
+                return f"messages[{i}]: image url must be http(s) or a data URI"
+    return None
+
+
 def echo_responder(body: dict[str, Any]) -> str:
     return "echo: " + _last_user_text(body)
 
@@ -66,10 +100,13 @@ class FakeServer:
       words) is cut there with `finish_reason: "length"`, as a real server cuts it.
     - `token_delay`: a request with `stream: true` is answered with server-sent events, one chunk
       per word, this many seconds apart (usage in a last chunk when `stream_options.include_usage`);
+      any other request waits as long as the stream of its answer would take, then answers whole;
     - `reject_tools`: a request carrying `tools` gets HTTP 400 naming them, as a server without
       native tool support does (llama.cpp without --jinja, vLLM without --enable-auto-tool-choice);
       answers that are dicts with `tool_calls` come back as native tool calls (finish_reason
       "tool_calls");
+    - `vision=False`: a request with an image content part gets HTTP 400 (a text-only model); malformed
+      content parts (unknown type, an image URL neither http(s) nor base64 data:) always get 400;
     - `echo_key`: failures quote the request's Authorization header back, as some providers do
       in their "invalid API key" errors (to test that lmp scrubs keys from everything it writes).
     The attributes can be changed while the server runs; `requests` records every request.
@@ -92,7 +129,9 @@ class FakeServer:
         model: str = "fake-model",
         token_delay: float = 0.0,
         reject_tools: bool = False,
+        vision: bool = True,
     ) -> None:
+        self.vision = vision
         self.reject_tools = reject_tools
         self.token_delay = token_delay
         self.echo_key = echo_key
@@ -236,6 +275,11 @@ class FakeServer:
                     self._send(400, {"error": {"message": f"this server does not support `{sent[0]}`",
                                                "type": "invalid_request_error", "param": sent[0]}})
                     return
+                problem = content_problem(body, fake.vision)
+                if problem:  # as an OpenAI-compatible server validates message content parts
+                    self._send(400, {"error": {"message": problem, "type": "invalid_request_error",
+                                               "param": "messages"}})
+                    return
                 if fake.reject_tools and body.get("tools"):
                     self._send(400, {"error": {"message": "this server does not support `tools` "
                                                "(native tool calling is not enabled)",
@@ -263,6 +307,9 @@ class FakeServer:
                 if body.get("stream"):
                     self._send_stream(body, text, chat, reason)
                     return
+                if fake.token_delay:
+                    # Without streaming the answer comes once every token is generated, as from a real server.
+                    time.sleep(fake.token_delay * max(0, len(split_tokens(text)) - 1))
                 self._send(200, _completion_payload(body, text, chat, fake.model, reason))
 
             def _send_stream(self, body: dict[str, Any], text: str, chat: bool, reason: str) -> None:
