@@ -136,3 +136,36 @@ def test_budget_spec_parsing():
         parse_budget("lots")
     with pytest.raises(Exception, match="must be positive"):
         parse_budget("tokens=0")
+
+
+def test_combine_takes_each_predictor_from_the_lineage_that_changed_it():
+    from lmp.optimize.optimizers.gepa import GEPA
+    from lmp.optimize.optimizers.gepa_pareto import PoolEntry
+    from lmp.optimize.state import PredictorState
+
+    def ps(text):
+        return PredictorState("sha256:" + "0" * 64, text)
+
+    g = GEPA()
+    g.pids = ["P.extract", "P.decide"]
+    seed = PoolEntry(0, {}, [0, 0], 0.0)
+    a = PoolEntry(1, {"P.extract": ps("extract better")}, [1, 0], 0.5, parents=[0])
+    b = PoolEntry(2, {"P.decide": ps("decide better")}, [0, 1], 0.5, parents=[0])
+    merged = g._combine(a, b, seed)
+    assert {k: v.instructions for k, v in merged.items()} == {"P.extract": "extract better",
+                                                              "P.decide": "decide better"}
+    # Both changed the same predictor and nothing else: nothing to merge.
+    c = PoolEntry(3, {"P.extract": ps("extract other")}, [0, 1], 0.5, parents=[0])
+    assert g._combine(a, c, seed) is None
+
+
+def test_predictors_take_turns_per_candidate():
+    from lmp.optimize.optimizers.gepa import GEPA
+    from lmp.optimize.optimizers.gepa_pareto import PoolEntry
+
+    g = GEPA()
+    g.pids, g.turn = ["P.a", "P.b", "P.c"], {}
+    seed = PoolEntry(0, {}, [0], 0.0)
+    child = PoolEntry(1, {}, [0], 0.0, parents=[0], origin="reflect", predictor="P.b")
+    assert [g._next_predictor(seed) for _ in range(4)] == ["P.a", "P.b", "P.c", "P.a"]
+    assert [g._next_predictor(child) for _ in range(2)] == ["P.c", "P.a"]

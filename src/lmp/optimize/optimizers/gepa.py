@@ -79,6 +79,7 @@ class GEPA(Optimizer):
         self.rollouts = 0  # rows scored (memo hits included, so it does not depend on the cache): max_metric_calls
         self.full_evals = 0
         self.usage: dict[str, Usage] = {}  # per candidate fingerprint, over all its evaluations
+        self.turn: dict[int, int] = {}  # candidate id -> index of the predictor it reflects on next
         self.number = 0
         self.stats = {"iterations": 0, "proposals": 0, "rejected": 0, "skipped_perfect": 0, "merges_tried": 0,
                       "merges_accepted": 0, "unusable_proposals": 0}
@@ -245,8 +246,7 @@ class GEPA(Optimizer):
     def _reflect_step(self, it: int, rng: random.Random) -> bool:
         s = self.settings
         parent = sample_parent(self.pool, rng)
-        depth = len(ancestors(self.pool, parent.id))
-        pid = self.pids[(depth + parent.id) % len(self.pids)]
+        pid = self._next_predictor(parent)
         batch = self._minibatch(it)
         pre = self._eval(parent.candidate, batch, f"gepa:mb:{it}:parent:{parent.id}",
                          f"iteration {it}: parent {parent.id} on minibatch", minibatch=True, traces=True)
@@ -308,6 +308,16 @@ class GEPA(Optimizer):
             return seen
         text = format_records(records) + current + REFLECT.instructions
         return len(text) // 3 + 400 + 2 * len(current) // 3
+
+    def _next_predictor(self, parent: PoolEntry) -> str:
+        """Predictors in turn per candidate: after the one that made it, then on each time it is a parent."""
+        n = len(self.pids)
+        if parent.id not in self.turn:
+            made = self.pids.index(parent.predictor) + 1 if parent.predictor in self.pids else 0
+            self.turn[parent.id] = made % n
+        pid = self.pids[self.turn[parent.id]]
+        self.turn[parent.id] = (self.turn[parent.id] + 1) % n
+        return pid
 
     def _instructions(self, cand: Candidate, pid: str) -> str:
         ps = cand.get(pid)
