@@ -220,7 +220,8 @@ def run_job(spark: Any, bundle: Bundle, input_path: str, out: str, *, partitions
     old = None
     if have_results:
         old = spark.read.parquet(results_path)
-        if old.schema["output"].dataType != out_struct:
+        # Parquet reads every field back as nullable: compare the shapes, not the nullability.
+        if old.schema["output"].dataType.simpleString() != out_struct.simpleString():
             raise SparkJobError(f"{results_path} holds outputs of another shape "
                                 f"({old.schema['output'].dataType.simpleString()}); {bundle.module} returns "
                                 f"{out_struct.simpleString()}. Choose another --out")
