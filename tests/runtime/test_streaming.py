@@ -112,9 +112,10 @@ def test_json_partial_strings_grow_and_numbers_wait_for_a_delimiter():
 
 
 def test_module_stream_over_the_fake_server(prog):
-    with FakeServer(responder=lambda body: ANSWER, token_delay=0.04) as srv:
+    with FakeServer(responder=lambda body: ANSWER) as srv:
         lm = LiteLLM("openai/fake", api_base=srv.url, params={"server": "llama.cpp"}, history=History())
         lm.complete([{"role": "user", "content": "open the connection"}])  # client start-up is not streaming
+        srv.token_delay = 0.04
         lmp.configure(lm=lm, cache=False)
         start = time.perf_counter()
         items = [(p, time.perf_counter() - start) for p in prog.QA.stream(question="why is the sky blue?")]

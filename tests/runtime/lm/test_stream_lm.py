@@ -21,10 +21,11 @@ def timed(stream) -> list[tuple[str, float]]:
 
 
 def test_http_stream_yields_chunks_before_the_answer_is_complete():
-    with FakeServer(responder=lambda body: WORDS, token_delay=0.03) as srv:
+    with FakeServer(responder=lambda body: WORDS) as srv:
         history = History()
         lm = LiteLLM("openai/fake", api_base=srv.url, history=history)
         lm.complete([{"role": "user", "content": "open the connection"}])  # client start-up is not streaming
+        srv.token_delay = 0.03
         stream = lm.stream(ASK)
         chunks = timed(stream)
     assert len(chunks) == 20 and "".join(c for c, _ in chunks) == WORDS
