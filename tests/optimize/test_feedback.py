@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
+import lmp
 from lmp.optimize.evaluate import evaluate
 from lmp.optimize.feedback import MetricResult, MetricValueError, interpret
 from lmp.optimize.metrics import Metric, resolve_metric
@@ -66,3 +67,35 @@ def test_lmp_feedback_metric_and_python_metric_with_trace_reach_the_evaluation_r
     assert res.results[0].feedback.feedback_for("Loud.say") == f"you said {dev[0].inputs['city']}"
 
 
+
+
+def test_a_feedback_metric_works_as_a_reward(tmp_path):
+    from lmp.runtime import settings
+    from lmp.runtime.lm import FakeLM, History
+    from tests.optimize.toy import chat
+
+    src = tmp_path / "best.lmp"
+    src.write_text('''signature Write {
+  in  topic: str
+  out text: str
+}
+
+module Short(topic: str) -> (text: str) {
+  let write = BestOfN(Write, N: 3, reward: short, threshold: 1.0)
+  return write(topic: topic)
+}
+
+metric short(example, pred) -> (score: float, feedback: str) {
+  if len(pred.text) < 10 {
+    return (score: 1.0, feedback: "short enough")
+  }
+  return (score: 0.0, feedback: "too long")
+}
+''')
+    answers = [chat(text="a very long answer indeed"), chat(text="tiny"), chat(text="never asked")]
+    lm = FakeLM(answers, history=History())
+    settings.configure(lm=lm, history=lm.history)
+    handle = lmp.load(src)
+    assert handle.program and not [d for d in handle.diagnostics if d.severity.name == "ERROR"]
+    assert handle.interpreter.run("Short", {"topic": "x"}).text == "tiny"
+    assert len(lm.calls) == 2  # stopped at the threshold

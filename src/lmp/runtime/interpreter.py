@@ -181,11 +181,13 @@ class Interpreter:
 
     def call_metric(self, name: str, example: Record, pred: Prediction) -> float:
         value = self.run_metric(name, example, pred)
+        if isinstance(value, Record) and isinstance(to_plain(value).get("score"), int | float):
+            value = to_plain(value)["score"]  # a feedback metric (`-> (score: float, feedback: str)`)
         if isinstance(value, bool):
             return 1.0 if value else 0.0
         if isinstance(value, int | float):
             return float(value)
-        raise LmpRuntimeError(f"metric `{name}` returned {describe(value)}; a reward metric returns bool or float")
+        raise LmpRuntimeError(f"metric `{name}` returned {describe(value)}; a reward metric returns bool, float or a record with a `score`")
 
     @staticmethod
     def _as_record(value: Any, cls: type[Record] = Record) -> Any:
