@@ -167,8 +167,8 @@ class MediaType(Type):
         return self.name
 
     def json_schema(self) -> dict[str, Any]:
-        # Over HTTP and in datasets an image is a string: an http(s) URL, a data: URI or a path.
-        return {"type": "string", "description": "image: an http(s) URL, a data: URI or a file path"}
+        # Over HTTP an image is a string: an http(s) URL or a data: URI (`lmp serve` refuses file paths).
+        return {"type": "string", "description": "image: an http(s) URL or a data:image/...;base64 URI"}
 
 
 IMAGE = MediaType("Image")

@@ -10,7 +10,7 @@ from lsprotocol import types as lsp
 
 from lmp.diagnostics import Span
 from lmp.ir import nodes as ir
-from lmp.ir.types import PRIMITIVES, LiteralType, RecordType, Type, strip_optional
+from lmp.ir.types import PRIMITIVES, SPECIAL_TYPES, LiteralType, RecordType, Type, strip_optional
 from lmp.lsp.index import FileIndex, Local, Occurrence, render_signature, render_type_decl, type_detail
 from lmp.lsp.positions import LineMap
 
@@ -20,7 +20,7 @@ KEYWORDS = ["type", "signature", "module", "metric", "tool", "retriever", "model
 TOP_KEYWORDS = ["type", "signature", "module", "metric", "tool", "retriever", "model", "example", "import"]
 BODY_KEYWORDS = ["let", "for", "if", "elif", "else", "return", "and", "or", "not", "in", "using", "true",
                  "false", "none"]
-BUILTIN_TYPES = [*PRIMITIVES, "list", "dict"]
+BUILTIN_TYPES = [*PRIMITIVES, "list", "dict", *SPECIAL_TYPES]  # Image, History
 
 # ---------------------------------------------------------------- hover
 

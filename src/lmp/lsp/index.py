@@ -13,7 +13,15 @@ from typing import Any
 
 from lmp.diagnostics import Span
 from lmp.ir import nodes as ir
-from lmp.ir.types import PRIMITIVES, LiteralType, OptionalType, RecordType, Type, strip_optional
+from lmp.ir.types import (
+    PRIMITIVES,
+    SPECIAL_TYPES,
+    LiteralType,
+    OptionalType,
+    RecordType,
+    Type,
+    strip_optional,
+)
 
 Key = tuple[str, ...]
 
@@ -169,10 +177,10 @@ class FileIndex:
                 continue
             start = span.start + m.start()
             sub = _span_in(self.text, span, m.start(), m.end())
-            if name in PRIMITIVES or name in ("list", "dict"):
+            decl = self.program.types.get(name)
+            if name in PRIMITIVES or name in ("list", "dict") or name in SPECIAL_TYPES and decl is None:
                 self.add(sub, ("builtin", name), "builtin_type")
                 continue
-            decl = self.program.types.get(name)
             if decl is not None:
                 kind = "enum" if isinstance(decl.type, LiteralType) else "type"
                 self.add(sub, decl_key(decl, self.path), kind, False, decl)
