@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve", help="serve a program's modules as an HTTP JSON API (OpenAPI, health, limits, JSON logs)",
         description="Serve every module of a .lmp program as POST /modules/{Name} with bodies validated "
-        "against the declared types; GET /openapi.json, /healthz, /readyz. One JSON log line per request "
+        "against the declared types, and POST /modules/{Name}/stream (server-sent events: partial typed "
+        "outputs, then the result); GET /openapi.json, /healthz, /readyz. One JSON log line per request "
         "(tokens, cost, latency) on stderr. SIGTERM/Ctrl-C drains in-flight requests. See docs/deploy.md.")
     p.add_argument("program", help="the .lmp file")
     p.add_argument("--state", metavar="STATE.json", help="optimized instructions/demos (default: <prog>.state.json if present)")

@@ -37,7 +37,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from lmp.ir.nodes import Signature
+from lmp.ir.nodes import Field, Signature
 from lmp.ir.types import LiteralType, OptionalType, PrimType, Type
 from lmp.runtime.adapters.chat import COMPLETED, HEADER
 from lmp.runtime.adapters.parsing import ValueParseError, coerce, parse_text
@@ -98,9 +98,16 @@ class ChatPartial:
     def __init__(self, signature: Signature) -> None:
         self.outputs = list(signature.outputs)
         self.text = ""
+        self._closed: dict[tuple[str, str], Any] = {}  # a closed section is parsed once, not per chunk
 
     def feed(self, delta: str) -> None:
         self.text += delta
+
+    def _closed_value(self, body: str, f: Field) -> Any:
+        key = (f.name, body)
+        if key not in self._closed:
+            self._closed[key] = _typed(body, f.type, f.name)
+        return self._closed[key]
 
     def values(self, final: bool = False) -> dict[str, Any]:
         text = self.text.split(COMPLETED)[0] if COMPLETED in self.text else self.text
@@ -124,7 +131,7 @@ class ChatPartial:
                 continue
             body, closed = sections[f.name]
             if closed:
-                out[f.name] = _typed(body, f.type, f.name)
+                out[f.name] = self._closed_value(body, f)
             elif _streams_as_text(f.type):
                 out[f.name] = body.strip() or None
             else:

@@ -322,9 +322,12 @@ class FakeServer:
                     self.send_header("Cache-Control", "no-cache")
                     self.send_header("Connection", "close")
                     self.end_headers()
+                    start = time.monotonic()
                     for i, piece in enumerate(split_tokens(text)):
                         if i and fake.token_delay:
-                            time.sleep(fake.token_delay)
+                            # Against the clock, not chunk to chunk: a steady generation rate, whose
+                            # total matches the one sleep of a non-streamed answer.
+                            time.sleep(max(0.0, start + i * fake.token_delay - time.monotonic()))
                         self._event(_chunk_payload(body, piece, chat, fake.model, None))
                     self._event(_chunk_payload(body, "", chat, fake.model, reason))
                     options = body.get("stream_options") or {}
