@@ -134,10 +134,17 @@ class McpConnection:
             return
         self.closed = True
         if self._stop is not None and self._task is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-            done = threading.Event()
-            self._task.add_done_callback(lambda _t: done.set()) if not self._task.done() else done.set()
-            done.wait(timeout)
+            stop, task = self._stop, self._task
+
+            async def shutdown() -> None:
+                # The session and the process end inside the task that opened them (anyio's rule).
+                stop.set()
+                await asyncio.wait({task}, timeout=timeout)
+
+            try:
+                asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout + 1)
+            except Exception:  # noqa: BLE001 - closing anyway; the daemon thread dies with the process
+                pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
         if not self._loop.is_running():
