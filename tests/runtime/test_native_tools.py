@@ -242,3 +242,30 @@ def test_native_turns_replay_from_the_cache(tmp_path, tools_module):
     assert [r.cached for r in history.records()] == [True, True, True]
     assert [c["name"] for c in history.records()[0].tool_calls] == ["weather", "population"]
     assert len(tools_module.CALLS) == 4  # the tools themselves ran again (only model answers are cached)
+
+
+def test_litellm_transport_reads_tool_calls_too(tmp_path, tools_module):
+    with FakeServer(responder=responder) as srv:
+        lm = LiteLLM("openai/fake", api_base=srv.url, params={"tool_calls": "native"}, num_retries=0,
+                     transport="litellm")
+        result, history = run_agent(tmp_path, lm)
+        bodies = [r.body for r in srv.completion_requests()]
+    assert result["answer"] == "sunny, 3020 people"
+    assert {t["function"]["name"] for t in bodies[0]["tools"]} == {"weather", "population"}
+    assert [m["role"] for m in bodies[1]["messages"][-2:]] == ["tool", "tool"]
+    assert [c["name"] for c in history.records()[0].tool_calls] == ["weather", "population"]
+
+
+def test_lmp_preview_prints_the_tools_block(tmp_path, monkeypatch, capsys):
+    from lmp.cli.main import main
+
+    path = tmp_path / "agent.lmp"
+    path.write_text(textwrap.dedent(PROGRAM), encoding="utf-8")
+    monkeypatch.setenv("LMP_MODEL_DEFAULT", "hosted_vllm/m")
+    assert main(["preview", str(path), "Agent.agent"]) == 0
+    out = capsys.readouterr().out
+    assert "──── tools: native (sent as `tools`; parallel calls run concurrently) ────" in out
+    assert '"name": "population"' in out and "next_tool_name" not in out
+    monkeypatch.setenv("LMP_MODEL_DEFAULT", "local")
+    assert main(["preview", str(path), "Agent.agent"]) == 0
+    assert "──── tools: text protocol ────" in capsys.readouterr().out
