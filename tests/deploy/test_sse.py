@@ -121,3 +121,19 @@ def test_openapi_documents_the_stream_route(sse_server):
     assert set(events) == {"partial", "result", "error", "done"}
     assert events["result"]["$ref"] == "#/components/schemas/ReviewResponse"
     assert {"422", "503"} <= set(op["responses"])
+
+
+def test_stream_route_refuses_image_paths_before_any_model_call(serve, tmp_path, monkeypatch):
+    from tests.runtime.media_helpers import answer, png
+
+    path = tmp_path / "vision.lmp"
+    path.write_text('module Describe(photo: Image) -> (caption: str) {\n'
+                    '  let caption = Predict("photo: Image -> caption")\n'
+                    '  return caption(photo: photo)\n}\n')
+    (tmp_path / "private.png").write_bytes(png())
+    monkeypatch.chdir(tmp_path)
+    srv = serve(str(path), default=answer(caption="a red square"))
+    lm = settings.current().lm
+    r = httpx.post(srv.url + "/modules/Describe/stream", json={"photo": "private.png"}, timeout=30)
+    assert r.status_code in (400, 422), r.text
+    assert "file paths are not accepted" in r.text and lm.calls == []

@@ -30,6 +30,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from lmp.runtime import settings as rt_settings
+from lmp.runtime.errors import LmpRuntimeError
 from lmp.runtime.media import no_local_files
 from lmp.runtime.streaming import Partial, StreamCancelled, StreamedRun
 from lmp.runtime.values import Prediction, to_plain
@@ -81,8 +82,12 @@ def stream_route(server: Any, read_inputs: ReadInputs) -> Callable[[Request], Aw
         try:
             inputs = await read_inputs(request, name)
             try:
-                run = StreamedRun(server.handle.interpreter, name, inputs, put)
-            except Exception as exc:  # noqa: BLE001 - an input the runtime refuses (e.g. a bad Image)
+                # Binding reads Image inputs: a path must not make the server read its own files.
+                with no_local_files():
+                    run = StreamedRun(server.handle.interpreter, name, inputs, put)
+            except LmpRuntimeError as exc:  # an input the runtime refuses (e.g. an Image given as a path)
+                raise ServerError(422, "invalid_request", str(exc)) from None
+            except Exception as exc:  # noqa: BLE001 - anything else is reported like a failed run
                 raise classify_error(exc, name) from None
             if not server._acquire():
                 raise ServerError(503, "overloaded", f"the server is running {server.options.concurrency} requests "
