@@ -29,11 +29,11 @@ def served(tmp_path):
         yield srv
 
 
-def run(tmp_path, optimizer, name, lines=None, **kw):
+def run(tmp_path, optimizer, name, lines=None, concurrency=2, **kw):
     handle, train, dev, metric = setup(tmp_path)
     rep = Reporter(stream=_Lines(lines)) if lines is not None else Reporter(quiet=True)
     return optimize(handle, optimizer=optimizer, trainset=train, devset=dev, metric=metric,
-                    output=str(tmp_path / f"{name}.json"), reporter=rep, concurrency=2, **kw), train, dev
+                    output=str(tmp_path / f"{name}.json"), reporter=rep, concurrency=concurrency, **kw), train, dev
 
 
 def test_bootstrap_pays_the_baseline_the_teacher_and_the_final_evaluation_once_each(tmp_path, served):
@@ -63,7 +63,8 @@ def test_a_second_run_pays_neither_the_baseline_nor_the_teacher_traces_again(tmp
 
 def test_trial_lines_show_paid_and_cached_calls_of_that_trial(tmp_path, served):
     lines: list[str] = []
-    res, _, dev = run(tmp_path, "random-search", "rs", lines, settings={"num_candidate_programs": 2})
+    # One row at a time: which rows a trial stopped early had asked must not depend on thread timing.
+    res, _, dev = run(tmp_path, "random-search", "rs", lines, 1, settings={"num_candidate_programs": 2})
     trials = [line for line in lines if line.startswith("trial ")]
     assert len(trials) == 5
     # Trial 1 is the zero-shot program, which the baseline already scored: nothing paid, nothing asked.
@@ -75,7 +76,7 @@ def test_trial_lines_show_paid_and_cached_calls_of_that_trial(tmp_path, served):
     # A rerun of the same command is served by the cache: the lines say so instead of counting calls again.
     (tmp_path / "rs.json").unlink()
     again: list[str] = []
-    res2, _, _ = run(tmp_path, "random-search", "rs", again, settings={"num_candidate_programs": 2})
+    res2, _, _ = run(tmp_path, "random-search", "rs", again, 1, settings={"num_candidate_programs": 2})
     assert res2.calls == 0 and res2.cached_calls > 0
     assert all(" 0 calls paid + " in line for line in again if line.startswith("trial "))
 
@@ -119,3 +120,24 @@ class _Lines(io.StringIO):
     def write(self, s: str) -> int:
         self.lines.extend(x for x in s.splitlines() if x)
         return len(s)
+
+
+def test_the_baselines_unparsed_answers_are_not_asked_again_by_the_zero_shot_trial(tmp_path):
+    from lmp.runtime.lm import FakeLM
+
+    def weak_zero_shot(messages):
+        demos = [m for m in messages[1:-1] if m["role"] == "assistant" and "[[ ## label" in m["content"]]
+        if not demos:  # zero-shot (and its repair turns): the model rambles
+            return "I think this movie is about feelings."
+        return toy.task_answer(messages)
+
+    lm = FakeLM(weak_zero_shot, history=History())
+    settings.configure(lm=lm, history=lm.history)
+    lines: list[str] = []
+    res, _, dev = run(tmp_path, "random-search", "rs", lines, settings={"num_candidate_programs": 1})
+    # No cache here: before the fix the zero-shot trial asked all 16 rows again (with their repair calls).
+    assert res.phases["baseline"]["calls"] >= 2 * len(dev)  # each unparsed row: the answer and the repair ladder
+    assert res.before_eval.score == 0.0
+    zero_shot = res.trials[0]
+    assert zero_shot.note.startswith("zero-shot") and zero_shot.paid == zero_shot.cached == 0
+    assert zero_shot.score == 0.0

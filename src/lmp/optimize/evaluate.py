@@ -223,7 +223,10 @@ def evaluate(runner: Runner, examples: list[Example], metric: Metric, candidate:
             state["done"] += 1
             if (r.error and not (unparsed_is_zero and r.unparsed)) or r.metric_error:
                 state["errors"] += 1
-            if memo is not None and not r.error:
+            # An answer that did not parse is an answer (the same prompt gets it again, from the cache at
+            # best): remembered, so the baseline's unparsed rows are not asked again by a zero-shot trial.
+            # A call that failed (server down, tool error) may succeed next time: not remembered.
+            if memo is not None and (not r.error or r.unparsed):
                 memo[(fp, examples[i].key)] = r
             if out_fh is not None:
                 out_fh.write(json.dumps(r.to_json(f"{fp}:{examples[i].key}"), ensure_ascii=False, default=str) + "\n")
