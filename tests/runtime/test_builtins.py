@@ -55,8 +55,9 @@ def test_editor_grammars_highlight_exactly_the_builtins():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    # str/int/float/bool are highlighted as the type names they also are; bm25 is the built-in retriever.
-    expected = sorted({*TYPED, "bm25"} - {"str", "int", "float", "bool"})
+    # str/int/float/bool are highlighted as the type names they also are; bm25 is the built-in retriever,
+    # mcp the tool-server declaration's.
+    expected = sorted({*TYPED, "bm25", "mcp"} - {"str", "int", "float", "bool"})
     vim = (root / "editors/vim/syntax/lmp.vim").read_text()
     vim_names = re.search(r'lmpBuiltinFunc "\\<\\\((.*?)\\\)', vim).group(1).split("\\|")
     assert sorted(vim_names) == expected
