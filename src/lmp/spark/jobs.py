@@ -76,7 +76,7 @@ class StageProgress:
         width = 30
         filled = int(width * done / total) if total else 0
         elapsed = time.perf_counter() - self.start
-        rate = f" · {self.rows * done / total / elapsed:.1f} rows/s" if total and done else ""
+        rate = f" · {self.rows * done / total / elapsed:.1f} rows/s" if self.rows and total and done else ""
         eta = f" · ETA {format_eta(elapsed / done * (total - done))}" if 0 < done < total else ""
         return f"{self.label}[{'#' * filled}{'.' * (width - filled)}] {done}/{total} tasks{rate}{eta} "
 
@@ -229,9 +229,8 @@ def run_job(spark: Any, bundle: Bundle, input_path: str, out: str, *, partitions
         rows = rows.join(prev, "_row", "left")
     else:
         rows = rows.withColumn("_prev_hash", F.lit(None).cast("string"))
-    total = rows.count()
-    parts = partitions or min(max(1, total), 4 * spark.sparkContext.defaultParallelism)
-    rows = rows.repartition(parts)
+    # No count first: it would be one more pass over the input. Empty partitions cost nothing.
+    rows = rows.repartition(partitions or 4 * spark.sparkContext.defaultParallelism)
 
     record = st.StructType([
         st.StructField("status", st.StringType()), st.StructField("_hash", st.StringType()),
@@ -245,7 +244,7 @@ def run_job(spark: Any, bundle: Bundle, input_path: str, out: str, *, partitions
     job_udf = F.pandas_udf(fn, record).asNondeterministic()  # type: ignore[call-overload]
     cols = [c for c in rows.columns]
     staged = rows.select("_row", job_udf(F.struct(*[F.col(c) for c in cols])).alias("r")).select("_row", "r.*")
-    with StageProgress(spark, total, "spark ", enabled=progress):
+    with StageProgress(spark, 0, "spark ", enabled=progress):
         staged.write.mode("overwrite").parquet(staging)
     staged = spark.read.parquet(staging)
 
@@ -270,16 +269,21 @@ def run_job(spark: Any, bundle: Bundle, input_path: str, out: str, *, partitions
     summary.calls, summary.cached_calls = int(agg[3] or 0), int(agg[4] or 0)
     summary.tokens, summary.cost = int(agg[5] or 0), float(agg[6] or 0.0)
     written = spark.read.parquet(results_path)
-    counts = written.groupBy("_row").count()
-    expected = staged.filter(F.col("status") != "blank").select("_row")
-    bad = (expected.join(counts, "_row", "left").filter(F.col("count").isNull() | (F.col("count") != 1))
-           .select("_row").union(counts.join(expected, "_row", "left_anti").select("_row")))
-    summary.missing = sorted(int(r[0]) for r in bad.limit(1000).collect())
-    stats = written.agg(F.sum(F.when(F.col("_error").isNull(), 1).otherwise(0)),
+    stats = written.agg(F.count(F.lit(1)), F.countDistinct("_row"),
+                        F.sum(F.when(F.col("_error").isNull(), 1).otherwise(0)),
                         F.sum(F.when(F.col("_error").isNotNull(), 1).otherwise(0))).first()
-    summary.done, summary.failed = int(stats[0] or 0), int(stats[1] or 0)
-    summary.errors = [(int(r[0]), str(r[1])) for r in written.filter(F.col("_error").isNotNull())
-                      .orderBy("_row").select("_row", "_error").limit(shown_errors).collect()]
+    records, distinct = int(stats[0] or 0), int(stats[1] or 0)
+    summary.done, summary.failed = int(stats[2] or 0), int(stats[3] or 0)
+    if records != summary.rows or distinct != records:
+        # Only then name the rows (a join over the whole input).
+        counts = written.groupBy("_row").count()
+        expected = staged.filter(F.col("status") != "blank").select("_row")
+        bad = (expected.join(counts, "_row", "left").filter(F.col("count").isNull() | (F.col("count") != 1))
+               .select("_row").union(counts.join(expected, "_row", "left_anti").select("_row")))
+        summary.missing = sorted(int(r[0]) for r in bad.limit(1000).collect())
+    if summary.failed:
+        summary.errors = [(int(r[0]), str(r[1])) for r in written.filter(F.col("_error").isNotNull())
+                          .orderBy("_row").select("_row", "_error").limit(shown_errors).collect()]
     fs.delete(staging)
     summary.elapsed_s = time.perf_counter() - start
     return summary
