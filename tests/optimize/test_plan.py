@@ -11,10 +11,11 @@ from lmp.optimize.run import optimize
 from tests.optimize.opt_helpers import setup
 
 SETTINGS = {"random-search": {"num_candidate_programs": 4}, "copro": {"breadth": 4, "depth": 2},
-            "mipro": {"num_trials": 6}, "ensemble": {"num_candidate_programs": 2, "size": 2}}
+            "mipro": {"num_trials": 6}, "ensemble": {"num_candidate_programs": 2, "size": 2},
+            "gepa": {"max_metric_calls": 60}}
 
 
-@pytest.mark.parametrize("name", ["labeled", "bootstrap", "random-search", "knn", "copro", "mipro", "ensemble"])
+@pytest.mark.parametrize("name", ["labeled", "bootstrap", "random-search", "knn", "copro", "mipro", "ensemble", "gepa"])
 def test_the_projection_brackets_a_scripted_run(name, tmp_path, models):
     task, _ = models
     handle, train, dev, metric = setup(tmp_path)

@@ -1,7 +1,7 @@
 """What an optimization run spent, per phase: calls paid and served from the cache, tokens, dollars, time.
 
 Phases follow the run: `baseline` (dev before), `bootstrap` (teacher traces), `proposals` (instructions
-written by the prompt model or a reflection step), `trials` (candidate evaluations), `final` (dev after);
+written by the prompt model), `reflection` (GEPA's rewrites from traces and feedback), `trials` (candidate evaluations), `final` (dev after);
 calls made outside any of them land in `other`. The ledger attributes the call history by position: a
 phase switch closes the segment of records since the previous switch. Phases run one after another
 (rows inside a phase run concurrently, but never two phases at once), so positions are enough and no
@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-PHASES = ("baseline", "bootstrap", "proposals", "trials", "final", "other")
+PHASES = ("baseline", "bootstrap", "proposals", "reflection", "trials", "final", "other")
 LABELS = {"baseline": "baseline (dev before)", "bootstrap": "teacher traces", "proposals": "proposals",
-          "trials": "trials", "final": "final (dev after)", "other": "other"}
+          "reflection": "reflection (gepa)", "trials": "trials", "final": "final (dev after)", "other": "other"}
 FIELDS = ("calls", "cached_calls", "tokens", "cost", "seconds")
 
 
