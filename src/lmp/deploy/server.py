@@ -49,7 +49,7 @@ from lmp.runtime.errors import LMOutputError, LmpRuntimeError
 from lmp.runtime.lm.base import LMAuthError, LMConnectionError, LMError, LMRateLimitError, LMTimeoutError
 from lmp.runtime.lm.cache import CacheUnavailable
 from lmp.runtime.lm.history import CallRecord, History, Totals
-from lmp.runtime.media import no_local_files
+from lmp.runtime.media import no_local_files, served_image_errors
 from lmp.secrets import install_log_scrubbing, scrub, scrub_data
 
 # ------------------------------------------------------------------ per-request usage
@@ -436,7 +436,12 @@ def build_app(server: LmpServer) -> Starlette:
                                   f"with the inputs of {name}", fields=errs) from None
             names = ", ".join(f"`{e['field']}` ({e['message']})" for e in errs[:5])
             raise ServerError(422, "invalid_request", f"invalid input for {name}: {names}", fields=errs) from None
-        return parsed.model_dump(exclude_unset=True)
+        inputs = parsed.model_dump(exclude_unset=True)
+        errs = served_image_errors(server.modules[name], inputs)
+        if errs:  # a path, or text that is no image: the client's mistake, before any model call
+            names = ", ".join(f"`{e['field']}` ({e['message']})" for e in errs[:5])
+            raise ServerError(422, "invalid_request", f"invalid input for {name}: {names}", fields=errs)
+        return inputs
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

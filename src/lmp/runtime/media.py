@@ -284,6 +284,30 @@ def as_image(value: Any, base_dir: str | None = None) -> Image:
                      "a data: URI or base64 text")
 
 
+def served_image_errors(module: Any, inputs: dict[str, Any]) -> list[dict[str, Any]]:
+    """For `lmp serve`: the Image inputs of a request that cannot be images there (file paths are
+    refused), as field errors `{field, loc, message, type}`; the images load again when the run binds them."""
+    from lmp.ir.types import ListType, MediaType, strip_optional
+
+    errors: list[dict[str, Any]] = []
+    for p in getattr(module, "params", []):
+        t = strip_optional(p.type)
+        value = inputs.get(p.name)
+        if value is None:
+            continue
+        items = [(p.name, [p.name], value)] if isinstance(t, MediaType) else [
+            (f"{p.name}.{i}", [p.name, i], v) for i, v in enumerate(value)
+        ] if isinstance(t, ListType) and isinstance(strip_optional(t.item), MediaType) and isinstance(
+            value, list) else []
+        for name, loc, v in items:
+            try:
+                with no_local_files():
+                    as_image(v)
+            except ImageError as exc:
+                errors.append({"field": name, "loc": loc, "message": str(exc), "type": "image"})
+    return errors
+
+
 def find_images(value: Any) -> list[Image]:
     """Every Image in a value (nested in lists, dicts and records)."""
     if isinstance(value, Image):
@@ -391,15 +415,16 @@ def accepts_images(lm: Any) -> bool | None:
         return own
     if getattr(lm, "model_type", "chat") == "text":
         return False
+    from lmp.runtime.lm.litellm_lm import LiteLLM
     from lmp.runtime.lm.local import LocalLM
 
     if isinstance(lm, LocalLM):
         return False
     model = getattr(lm, "model", None)
-    if not isinstance(model, str) or getattr(lm, "api_base", None):
-        return None  # a self-hosted OpenAI-compatible server: only it knows
+    if not isinstance(lm, LiteLLM) or not isinstance(model, str) or lm.api_base:
+        return None  # a self-hosted OpenAI-compatible server or a custom LM: only it knows
     try:
-        from lmp.runtime.lm.litellm_lm import import_litellm
+        from lmp.runtime.lm.litellm_lm import import_litellm  # the call itself imports it too
 
         litellm = import_litellm()
         info_known = model in getattr(litellm, "model_cost", {}) or model.split("/", 1)[-1] in getattr(
@@ -430,5 +455,5 @@ def require_vision(lm: Any, signature: Any, inputs: dict[str, Any]) -> None:
         "model param `vision: true` if this model does take images")
 
 
-__all__ = ["Image", "ImageError", "no_local_files", "accepts_images", "as_image", "attach_parts", "find_images", "redact_messages",
+__all__ = ["Image", "ImageError", "no_local_files", "served_image_errors", "accepts_images", "as_image", "attach_parts", "find_images", "redact_messages",
            "require_vision"]

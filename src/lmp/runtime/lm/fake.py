@@ -16,8 +16,15 @@ from .tool_calls import normalize_tool_mode
 Script = Iterable[str | LMResponse | BaseException] | Mapping[str, str] | Callable[[list[Message]], str]
 
 
-def _words(text: str) -> int:
-    return len(text.split())
+def _text(content: Any) -> str:
+    """A message's text: a content-part list (images) counts and matches by its text parts."""
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content)
+
+
+def _words(text: Any) -> int:
+    return len(_text(text).split())
 
 
 class FakeLM(LM):
@@ -82,7 +89,7 @@ class FakeLM(LM):
         if self._func is not None:
             return self._func(messages)
         if self._mapping is not None:
-            last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+            last_user = next((_text(m["content"]) for m in reversed(messages) if m["role"] == "user"), "")
             for key, value in self._mapping.items():
                 if key in last_user:
                     return value
