@@ -99,3 +99,53 @@ metric short(example, pred) -> (score: float, feedback: str) {
     assert handle.program and not [d for d in handle.diagnostics if d.severity.name == "ERROR"]
     assert handle.interpreter.run("Short", {"topic": "x"}).text == "tiny"
     assert len(lm.calls) == 2  # stopped at the threshold
+
+
+def test_an_lm_judge_metric_returns_the_judges_critique_as_feedback(tmp_path):
+    from lmp.optimize.data import Example
+    from lmp.runtime import settings
+    from lmp.runtime.lm import FakeLM, History
+    from tests.optimize.toy import chat, sections
+
+    src = tmp_path / "judged.lmp"
+    src.write_text('''model judge = "fake:unused"
+
+signature Answer {
+  in  question: str
+  out answer: str
+}
+
+signature Critique {
+  """Is the answer right? Say what is wrong with it."""
+  in  question: str
+  in  answer: str
+  out correct: bool
+  out critique: str
+}
+
+module QA(question: str) -> (answer: str) {
+  let answer = Predict(Answer)
+  return answer(question: question)
+}
+
+metric judged(example, pred) -> (score: float, feedback: str) {
+  let judge = Predict(Critique) using judge
+  v = judge(question: example.question, answer: pred.answer)
+  if v.correct {
+    return (score: 1.0, feedback: v.critique)
+  }
+  return (score: 0.0, feedback: v.critique)
+}
+''')
+
+    def judge(messages):
+        q = sections(messages[-1]["content"])
+        return chat(correct="false", critique=f"'{q['answer'].splitlines()[0]}' is not a city; name the capital")
+
+    task, judge_lm = FakeLM(default=chat(answer="blue"), history=History()), FakeLM(judge, model="fake-judge")
+    settings.configure(lm=task, history=task.history, lms={"judge": judge_lm})
+    handle = lmp.load(src)
+    got = resolve_metric("judged", handle).result(Example({"question": "Capital of France?"}, {}, "row 1"),
+                                                  {"answer": "blue"})
+    assert got == MetricResult(0.0, "'blue' is not a city; name the capital")
+    assert len(judge_lm.calls) == 1 and not task.calls
