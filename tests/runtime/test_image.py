@@ -263,3 +263,29 @@ def test_a_server_that_refuses_images_is_reported(program, photo):
         with pytest.raises(Exception, match="does not support image input"):
             Interpreter(program).run("Ask", photo="cat.jpg", question="q")
         assert len(srv.completion_requests()) == 1
+
+
+def test_cli_run_sends_the_file_named_by_i(photo, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "vision.lmp").write_text(PROGRAM)
+    with FakeServer(answers=[answer(answer="a red rectangle")]) as srv:
+        env = {**os.environ, "LMP_API_BASE_DEFAULT": srv.url, "OPENAI_API_KEY": "sk-test-not-a-secret",
+               "LMP_CACHE_DIR": str(tmp_path / "cache")}
+        env.pop("LMP_MODEL_DEFAULT", None)
+        proc = subprocess.run(
+            [sys.executable, "-m", "lmp.cli.main", "run", "vision.lmp", "Ask", "-i", "photo=cat.jpg",
+             "-i", "question=what is it?", "--model", "default=openai/fake-model", "--no-cache", "--json"],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        bodies = [r.body for r in srv.completion_requests()]
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"answer": "a red rectangle"}
+    urls = [p["image_url"]["url"] for p in user_parts(bodies[0]) if p["type"] == "image_url"]
+    assert urls == ["data:image/png;base64," + base64.b64encode(photo).decode()]
+    missing = subprocess.run(
+        [sys.executable, "-m", "lmp.cli.main", "run", "vision.lmp", "Ask", "-i", "photo=nope.png", "-i", "question=q",
+         "--model", "default=openai/fake-model", "--no-cache"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert missing.returncode != 0 and "-i photo: image 'nope.png' is not a file" in missing.stderr
