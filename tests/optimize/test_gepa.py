@@ -169,3 +169,17 @@ def test_predictors_take_turns_per_candidate():
     child = PoolEntry(1, {}, [0], 0.0, parents=[0], origin="reflect", predictor="P.b")
     assert [g._next_predictor(seed) for _ in range(4)] == ["P.a", "P.b", "P.c", "P.a"]
     assert [g._next_predictor(child) for _ in range(2)] == ["P.c", "P.a"]
+
+
+def test_plan_projects_rows_scored_and_reflections(tmp_path, fake):
+    from lmp.optimize.plan import make_plan
+
+    handle, train, dev, metric = setup(tmp_path)
+    plan = make_plan(handle, "Loud", "gepa", {"max_metric_calls": 50}, train, dev, metric=metric)
+    phases = {p.phase: p for p in plan.phases}
+    assert (phases["trials"].calls_min, phases["trials"].calls_max) == (0, 42)  # 50 rows, the seed's 8 free
+    assert phases["reflection"].calls_max == 14 and phases["reflection"].role == "prompt"
+    assert phases["final"].calls_max == 0
+    # The real run stays inside the projection.
+    res = run(tmp_path, "gepa", settings_={"max_metric_calls": 50}, out="p.json")
+    assert res.calls - len(dev) <= phases["trials"].calls_max + phases["reflection"].calls_max

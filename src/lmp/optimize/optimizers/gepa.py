@@ -62,6 +62,36 @@ class GEPA(Optimizer):
         state.lineage = self.lineage
         return state
 
+    # ------------------------------------------------------------------ the projection (`--plan`)
+
+    def plan(self, sizes: Any) -> list[Any]:
+        """Projected compile phases for `lmp optimize --plan` (`lmp.optimize.plan.Sizes` in, PhasePlans out):
+        rows scored up to the metric-call cap (the seed's dev rows are the baseline's, free), and at most one
+        reflection per iteration, an iteration scoring at least a minibatch."""
+        from lmp.optimize.plan import PhasePlan
+
+        s = self.settings
+        mb = max(1, min(int(s["minibatch_size"]), sizes.train))
+        auto = s["auto"] or (None if (s["max_metric_calls"] or s["max_full_evals"] or s["max_iterations"]
+                                      or sizes.budget) else "light")
+        cap = s["max_metric_calls"] or (PRESETS[auto] * (sizes.dev + 2 * mb * 3) if auto in PRESETS else None)
+        per_iteration = 2 * mb + sizes.dev  # parent and child on a minibatch, the child on dev
+        if s["max_iterations"] is not None:
+            by_iterations = int(s["max_iterations"]) * per_iteration
+            cap = by_iterations if cap is None else min(cap, by_iterations + sizes.dev)
+        final = PhasePlan("final", 0, 0, "the chosen candidate was already scored on dev: free")
+        if cap is None:  # only --budget bounds the run
+            return [PhasePlan("trials", 0, int(sizes.budget or 0), "bounded by --budget only"),
+                    PhasePlan("reflection", 0, int(sizes.budget or 0), "one call per iteration", role="prompt"),
+                    final]
+        rows = max(int(cap) - sizes.dev, 0)
+        iterations = -(-rows // mb)
+        return [PhasePlan("trials", 0, rows * sizes.per_row,
+                          f"up to {cap} rows scored (max_metric_calls), minibatches of {mb}; rows already "
+                          "scored are free"),
+                PhasePlan("reflection", 0, iterations, f"at most one call per iteration (≤ {iterations})",
+                          role="prompt"), final]
+
     # ------------------------------------------------------------------ the loop
 
     def search(self, runner: Runner, trainset: list[Example], devset: list[Example] | None, metric: Metric,
