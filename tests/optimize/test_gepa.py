@@ -183,3 +183,12 @@ def test_plan_projects_rows_scored_and_reflections(tmp_path, fake):
     # The real run stays inside the projection.
     res = run(tmp_path, "gepa", settings_={"max_metric_calls": 50}, out="p.json")
     assert res.calls - len(dev) <= phases["trials"].calls_max + phases["reflection"].calls_max
+
+
+def test_a_reflection_that_is_not_an_instruction_is_rejected_and_counted(tmp_path, fake):
+    _task, reflector = fake
+    code = "```python\ndef answer(city):\n    return city.upper()\n```"
+    reflector._func = lambda messages: gepa_task.chat(new_instruction=code)
+    res = run(tmp_path, "gepa", settings_={"max_iterations": 3}, out="r.json")
+    assert res.after == 0.0 and "Loud.say" not in res.state.predictors
+    assert res.state.scores["unusable_proposals"] == res.state.scores["proposals"] == 3

@@ -40,6 +40,7 @@ from lmp.optimize.optimizers.gepa_reflect import (
     reflect,
     reflection_lm,
 )
+from lmp.optimize.proposal_check import REASONS, check_instruction
 from lmp.optimize.runner import Candidate, Runner, fingerprint
 from lmp.optimize.state import PredictorState, State
 from lmp.runtime.errors import LmpRuntimeError
@@ -303,11 +304,19 @@ class GEPA(Optimizer):
                 raise
             except Exception as exc:  # noqa: BLE001 - an unusable reflection is skipped, not fatal
                 text, why = "", f"{type(exc).__name__}: {exc}"
+                entry = {"predictor": pid, "text": "", "ok": False, "reason": "unparsed", "detail": why[:200]}
             else:
-                why = "empty" if not text else ("unchanged" if text == current else "")
-            proposal = {"instruction": text if not why else None, "why": why, "predictor": pid}
+                # The same checks as every proposer's (code, a schema, markup, far too long, unchanged...);
+                # quoting the examples is allowed: a reflection may state facts they showed.
+                verdict = check_instruction(text, current=current)
+                why = "" if verdict.ok else REASONS.get(verdict.reason or "", verdict.reason or "rejected")
+                entry = {"predictor": pid, "text": text[:400], "ok": verdict.ok, "reason": verdict.reason,
+                         "detail": verdict.detail}
+            proposal = {"instruction": text if not why else None, "why": why, "predictor": pid, "log": entry}
             self.ctx.checkpoint.put(key, proposal)
         self.stats["proposals"] += 1
+        if proposal.get("log"):
+            self.ctx.note_proposals([proposal["log"]])
         if not proposal.get("instruction"):
             self.stats["unusable_proposals"] += 1
             self.ctx.reporter.info(f"iteration {it}: the reflection for {pid} was unusable ({proposal.get('why')})")
