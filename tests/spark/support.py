@@ -95,14 +95,25 @@ def spark_session() -> Any:
 
         warnings.filterwarnings("ignore", message=".*pandas >= 3.0.0.*", category=FutureWarning)
         url = fake_server().url
-        spark = (SparkSession.builder.master("local[2]").appName("lmp-tests")
-                 .config("spark.ui.enabled", "false")
-                 .config("spark.ui.showConsoleProgress", "false")
-                 .config("spark.sql.shuffle.partitions", "4")
-                 .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-                 .config("spark.executorEnv.LMP_API_BASE_DEFAULT", url)
-                 .config("spark.executorEnv.OPENAI_API_KEY", "sk-test-not-a-secret")
-                 .getOrCreate())
+        # The JVM, and through it every Python worker, inherits this process's environment as it is
+        # now: keep a test's LMP_MODEL_* / LMP_CACHE_DIR (monkeypatched for that test only) out of it.
+        saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(("LMP_MODEL_", "LMP_API_BASE_",
+                                                                                 "LMP_CACHE_DIR"))}
+        try:
+            spark = _build(SparkSession, url)
+        finally:
+            os.environ.update(saved)
         spark.sparkContext.setLogLevel("ERROR")
         _shared["spark"] = spark
     return _shared["spark"]
+
+
+def _build(session_class: Any, url: str) -> Any:
+    return (session_class.builder.master("local[2]").appName("lmp-tests")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", "4")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.executorEnv.LMP_API_BASE_DEFAULT", url)
+            .config("spark.executorEnv.OPENAI_API_KEY", "sk-test-not-a-secret")
+            .getOrCreate())
