@@ -71,7 +71,7 @@ def test_the_page_has_plots_tables_and_the_json_beside_it(tmp_path, models):
     page = open(html_path, encoding="utf-8").read()
     assert page.count("<svg") == 2  # score per trial, cost per phase (no lineage in a mipro run)
     assert "Dev score per trial" in page and "Cost per phase" in page and "teacher traces" in page
-    assert "rejected because" in page and "schema" in page
+    assert "rejected: schema" in page and "accepted</td>" in page
     assert "<del>" in page or "unchanged" in page
     assert json.loads(open(json_path, encoding="utf-8").read())["trials"] == data["trials"]
 

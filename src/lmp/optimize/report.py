@@ -67,7 +67,7 @@ def report_data(res: Any, *, handle: Any, module: str, optimizer: str, metric: s
         "lineage": getattr(state, "lineage", None),
         "phases": phases, "total": total(phases) if phases else None,
         "proposals": {"count": len(props), "accepted": sum(1 for e in props if e.get("ok")),
-                      "rejected": [e for e in props if not e.get("ok")]},
+                      "rejected": [e for e in props if not e.get("ok")], "all": props},
         "instructions": diffs,
     }
 
@@ -178,6 +178,9 @@ def plot_trials(plt: Any, data: dict[str, Any]) -> str | None:
         ax.axhline(s["dev_before"], color="#d62728", linestyle="--", linewidth=1, label="dev before")
     if s.get("dev_after") is not None:
         ax.axhline(s["dev_after"], color="#2ca02c", linestyle=":", linewidth=1, label="dev after")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
     ax.set_ylabel(data["metric"])
     ax.set_title("Dev score per trial")
@@ -331,13 +334,14 @@ def render_html(data: dict[str, Any], plots: dict[str, str | None] | None) -> st
     if pr["count"]:
         parts.append(f"<h2>Proposals</h2><p>{pr['count']} proposed, {pr['accepted']} accepted, "
                      f"{len(pr['rejected'])} rejected.</p>")
-        if pr["rejected"]:
-            rows = "".join(f"<tr><td class='l'>{_e(e.get('predictor'))}</td><td class='l'>{_e(e.get('reason'))}"
-                           f"{(' (' + _e(e['detail']) + ')') if e.get('detail') else ''}</td>"
-                           f"<td class='l'>{_e((e.get('text') or '(no parsable answer)')[:200])}</td></tr>"
-                           for e in pr["rejected"])
-            parts.append(f"<table><tr><th class='l'>predictor</th><th class='l'>rejected because</th>"
-                         f"<th class='l'>text</th></tr>{rows}</table>")
+        shown = pr.get("all") or pr["rejected"]
+        rows = "".join(f"<tr><td class='l'>{_e(e.get('predictor'))}</td><td class='l'>"
+                       + ("accepted" if e.get("ok") else "rejected: " + _e(e.get("reason"))
+                          + ((' (' + _e(e['detail']) + ')') if e.get('detail') else ''))
+                       + f"</td><td class='l'>{_e((e.get('text') or '(no parsable answer)')[:200])}</td></tr>"
+                       for e in shown)
+        parts.append(f"<table><tr><th class='l'>predictor</th><th class='l'>verdict</th>"
+                     f"<th class='l'>text</th></tr>{rows}</table>")
 
     parts.append("<h2>Instructions: the program as written → the chosen candidate</h2>")
     for d in data["instructions"]:
