@@ -126,7 +126,7 @@ class LmpPythonModel(mlflow.pyfunc.PythonModel):
             with ThreadPoolExecutor(max_workers=min(concurrency, len(rows)), thread_name_prefix="lmp-pyfunc") as pool:
                 results = list(pool.map(lambda r: contextvars.copy_context().run(one, r), rows))
         columns = outputs + (["_error"] if on_error == "null" else [])
-        # Object columns: pandas 3 reads a column of strings and None as its string dtype with NaN for
-        # None, which mlflow.pyfunc.spark_udf then delivers as the text "nan" in an optional field.
+        # Object columns, so a None output stays None: pandas 3 would store a column of strings and
+        # None in its string dtype, with NaN for None.
         return pd.DataFrame({c: pd.Series([r.get(c) for r in results], dtype=object) for c in columns},
                             columns=columns)
