@@ -233,3 +233,17 @@ def test_a_fake_lm_without_stream_support_gives_one_chunk(prog):
     items = list(prog.QA.stream(question="q"))
     assert items[-1].answer == "Blue, from Rayleigh scattering."
 
+
+
+def test_a_cached_answer_streams_as_one_chunk(prog, tmp_path):
+    from lmp.runtime.lm import DiskCache
+
+    with FakeServer(responder=lambda body: ANSWER, token_delay=0.002) as srv:
+        lmp.configure(lm=LiteLLM("openai/fake", api_base=srv.url, cache=DiskCache(tmp_path / "cache")))
+        first = list(prog.QA.stream(question="q"))
+        again = list(prog.QA.stream(question="q"))
+        assert len(srv.completion_requests()) == 1
+    assert len(first) > 20
+    # the call starts (every field None), the whole cached answer arrives at once, then the prediction
+    assert len(again) == 3 and all(v is None for v in again[0].model_dump().values())
+    assert again[1].model_dump() == again[2].model_dump() == first[-1].model_dump()
