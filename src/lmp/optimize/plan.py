@@ -23,7 +23,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lmp.optimize.costs import LABELS
+from lmp.optimize.costs import LABELS, PHASES
 
 CHARS_PER_TOKEN = 4
 
@@ -184,39 +184,7 @@ def project(name: str, s: Sizes, optimizer: Any = None) -> list[PhasePlan]:
         return [_teacher(s, int(st["max_bootstrapped_demos"])),
                 _proposals(s.predictors * (n_cand - 1), 2, f"{n_cand - 1} per predictor"),
                 PhasePlan("trials", min(hi, val * s.per_row), hi, note), _final_scored(s)]
-    if name == "gepa":
-        return _gepa(s)
     return []
-
-
-def _gepa(s: Sizes) -> list[PhasePlan]:
-    """GEPA (optimizers/gepa.py): rows scored are capped by `max_metric_calls` (memo hits count too; `auto`
-    sets it to preset × (|dev| + 6 × minibatch)); each iteration scores a parent and a child minibatch and
-    reflects once; an accepted child is scored on all of dev. The seed is the program as written: its dev
-    score is the baseline's."""
-    from lmp.optimize.optimizers.gepa import PRESETS as GEPA_PRESETS
-
-    st = s.settings
-    mb = max(1, int(st.get("minibatch_size") or 3))
-    limit = st.get("max_metric_calls")
-    iters = st.get("max_iterations")
-    auto = st.get("auto") or (None if (limit or iters or st.get("max_full_evals") or s.budget) else "light")
-    if not limit and auto in GEPA_PRESETS:
-        limit = GEPA_PRESETS[auto] * (s.dev + 2 * mb * 3)
-    if limit:
-        rows = int(limit)
-        its = -(-rows // mb) if iters is None else min(int(iters), -(-rows // mb))
-    elif iters is not None:
-        its = int(iters)
-        rows = s.dev + its * (2 * mb + s.dev)
-    else:
-        return []  # only a --budget bounds it: the budget cap below applies
-    seed_free = s.dev if s.evaluate_dev else 0
-    trials = PhasePlan("trials", 0, max(rows - seed_free, 0) * s.per_row,
-                       f"at most {rows} rows scored (the seed's {s.dev} dev rows included), minibatches of {mb}")
-    reflection = PhasePlan("reflection", 0, its * 3, f"one rewrite per iteration, up to {its} iterations "
-                           "(and its repair calls)", role="prompt")
-    return [reflection, trials, _final_scored(s)]
 
 
 # ------------------------------------------------------------------ tokens and prices
@@ -283,6 +251,8 @@ def make_plan(handle: Any, module: str, optimizer: str, settings: dict[str, Any]
     phases = ([PhasePlan("baseline", sizes.dev * sizes.per_row, sizes.dev * sizes.per_row,
                          "the program as written on dev")] if evaluate_dev else [])
     phases += [p for p in compile_phases if p.phase != "final" or evaluate_dev]
+    # Run order, whatever order an optimizer's own projection lists them in.
+    phases.sort(key=lambda p: PHASES.index(p.phase) if p.phase in PHASES else len(PHASES))
     notes: list[str] = []
     if not compile_phases:
         notes.append(f"no projection is known for optimizer `{opt.name}`: only the evaluations are counted")
