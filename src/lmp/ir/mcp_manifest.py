@@ -250,9 +250,11 @@ def tool_from_listing(server: ir.ToolServer, listing: dict[str, Any]) -> ir.Tool
     (text when there is none)."""
     schema = listing.get("inputSchema") if isinstance(listing.get("inputSchema"), dict) else {}
     props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    required = set(schema.get("required") or [])
+    required = _names(schema.get("required"))
     params = []
     for pname, pschema in props.items():
+        if not isinstance(pname, str) or not pname.isidentifier():
+            continue  # not nameable as an lmp keyword argument
         t = schema_type(pschema, schema)
         default = None if pname in required else ir.Literal((pschema or {}).get("default")
                                                             if isinstance(pschema, dict) else None)
@@ -319,7 +321,7 @@ def schema_type(schema: Any, root: dict[str, Any] | None = None, depth: int = 0)
     if kind == "object" or "properties" in schema:
         props = schema.get("properties")
         if isinstance(props, dict) and props:
-            required = set(schema.get("required") or [])
+            required = _names(schema.get("required"))
             fields = []
             for name, sub in props.items():
                 t = schema_type(sub, root, depth + 1)
@@ -331,6 +333,11 @@ def schema_type(schema: Any, root: dict[str, Any] | None = None, depth: int = 0)
         extra = schema.get("additionalProperties")
         return DictType(STR, schema_type(extra, root, depth + 1) if isinstance(extra, dict) else ANY)
     return ANY
+
+
+def _names(value: Any) -> set[str]:
+    """A schema's `required` list (a hand-edited manifest may hold anything there)."""
+    return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
 
 
 def _union(options: list[Any], root: dict[str, Any], depth: int) -> Type:
