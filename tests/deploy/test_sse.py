@@ -137,3 +137,20 @@ def test_stream_route_refuses_image_paths_before_any_model_call(serve, tmp_path,
     r = httpx.post(srv.url + "/modules/Describe/stream", json={"photo": "private.png"}, timeout=30)
     assert r.status_code in (400, 422), r.text
     assert "file paths are not accepted" in r.text and lm.calls == []
+
+
+def test_a_client_that_disconnects_cancels_the_run(sse_server):
+    bg, model_server, log = sse_server
+    long_reasoning = " ".join(["step"] * 300)  # 300 chunks x 30 ms: 9 s if nobody stopped it
+    model_server.responder = lambda body: ANSWER.replace("The document is short", long_reasoning)
+    start = time.perf_counter()
+    with httpx.stream("POST", bg.url + "/modules/Review/stream", json={"doc": "x"}, timeout=30) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: ") and json.loads(line[6:]).get("call", {}).get("reasoning"):
+                break
+    deadline = time.monotonic() + 5
+    while (bg.server.in_flight or '"stream": true' not in log.getvalue()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert bg.server.in_flight == 0 and time.perf_counter() - start < 5
+    record = bg.server.history.records()[-1]
+    assert "closed by the caller" in record.error and record.tags["cancelled"]
