@@ -131,3 +131,35 @@ def test_lmp_optimize_report_writes_the_page_and_prints_the_summary(tmp_path, mo
     data = json.loads((tmp_path / "rep.json").read_text())
     assert data["optimizer"] == "random-search" and len(data["trials"]) == 5
     assert (tmp_path / "rep.html").read_text().startswith("<!doctype html>")
+
+
+def test_a_real_gepa_run_reports_its_lineage_and_reflections(tmp_path):
+    import lmp
+    from lmp.optimize.budget import BudgetSpec
+    from lmp.optimize.data import load_dataset
+    from lmp.optimize.metrics import resolve_metric
+    from tests.optimize import gepa_task
+
+    task, reflector = gepa_task.models()
+    settings.configure(lm=task, history=task.history, lms={"reflect": reflector, "prompt": reflector})
+    handle = lmp.load(gepa_task.FIXTURE)
+    mod = handle.program.modules["Loud"]
+    train_path, dev_path = gepa_task.datasets(tmp_path)
+    train = load_dataset(train_path, mod, require_gold=False)
+    dev = load_dataset(dev_path, mod, require_gold=False)
+    metric = resolve_metric("graded", handle)
+    reporter = Reporter(quiet=True)
+    res = optimize(handle, optimizer="gepa", trainset=train, devset=dev, metric=metric, budget=BudgetSpec(calls=60),
+                   output=str(tmp_path / "g.json"), prompt_model="prompt", reporter=reporter, concurrency=1)
+    data = rep.report_data(res, handle=handle, module="Loud", optimizer="gepa", metric=metric.name,
+                           proposals=reporter.proposals)
+    lin = data["lineage"]
+    assert lin and lin["chosen"] in lin["frontier"] and data["scores"]["dev_after"] == 1.0
+    assert "reflection" in data["phases"] and data["phases"]["reflection"]["calls"] >= 1
+    (d,) = data["instructions"]
+    assert d["changed"] and any(op == "+" and "uppercase" in text.lower() for op, text in d["words"])
+    need_matplotlib()
+    html_path, _, _ = rep.write_report(data, str(tmp_path / "gepa.html"))
+    page = open(html_path, encoding="utf-8").read()
+    assert page.count("<svg") == 3 and "Candidates and the Pareto frontier" in page and " ★</td>" in page
+    assert "reflection (gepa)" in page
