@@ -354,6 +354,14 @@ def _resolve_local(index: FileIndex, scope: Any, name: str) -> Local | None:
 def _attribute_items(index: FileIndex, scope: Any, name: str, offset: int) -> list[lsp.CompletionItem]:
     K = lsp.CompletionItemKind
     local = _resolve_local(index, scope, name)
+    server = index.program.tool_servers.get(name) if local is None else None
+    if server is not None:  # `Files.`: the MCP server's tools, as its manifest records them (nothing is started)
+        from lmp.ir.mcp_manifest import tools_of
+
+        tools = tools_of(server) or {}
+        return [_item(n, K.Function, f"({', '.join(f'{p.name}: {p.type.render()}' for p in t.params)}) -> "
+                      f"{t.returns.render()}", "0" + f"{i:03d}", doc=t.description)
+                for i, (n, t) in enumerate(tools.items())]
     if local is None:
         return []
     if local.signature is not None:
