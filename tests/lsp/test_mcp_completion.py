@@ -27,9 +27,11 @@ module M(x: int) -> (total: int) {
 
 def test_server_members_complete_from_the_manifest(tmp_path):
     (tmp_path / "agent.mcp.json").write_text(json.dumps(MANIFEST), encoding="utf-8")
+    # Were the server ever started, it would leave this mark.
+    (tmp_path / "never_started.py").write_text("open('started', 'w').close()\n", encoding="utf-8")
     path = str(tmp_path / "agent.lmp")
     loaded = load_text(TEXT, path)
     items = features.completions(FileIndex(loaded.program, path), TEXT, TEXT.index("Calc.\n") + len("Calc."))
     assert [(i.label, i.detail) for i in items] == [("add", "(a: int, b: int) -> int")]
     assert items[0].documentation.value == "Add two integers."
-    assert not (tmp_path / "never_started.py").exists()
+    assert not (tmp_path / "started").exists()
