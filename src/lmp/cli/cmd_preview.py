@@ -11,7 +11,9 @@ from lmp.cli.main import UsageError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("preview", help="print the exact messages a predictor would send (no model call)",
-                       description="Render a predictor's prompt: system message, demos and the user message.")
+                       description="Render a predictor's prompt: system message, demos and the user message, then the "
+                       "decoding constraint; for a ReAct predictor also how its tools go to its model (native "
+                       "`tools` definitions, or the text protocol).")
     p.add_argument("program", help="the .lmp file")
     p.add_argument("target", help="predictor (Module.name or name) or signature")
     p.add_argument("-i", dest="fields", action="append", default=[], metavar="FIELD=VALUE",
