@@ -221,8 +221,8 @@ class OptimizeContext:
 
         self.proposals.extend(log)
         self.reporter.proposals.extend(log)
-        if not log:
-            return
+        if not log or (len(log) == 1 and log[0].get("ok")):
+            return  # one accepted proposal (a GEPA reflection) is not worth a line of its own
         who = log[0].get("predictor") or "the program"
         self.reporter.info(f"proposals for {who}: {summarize(log)}")
         for e in [e for e in log if not e.get("ok")][:3]:
