@@ -40,7 +40,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import RESULTS, ROOT, git_rev, has_dspy, machine, versions  # noqa: E402
 
 INSTRUCTIONS = "Classify the sentiment of the movie review."
-RUNS = ["lmp:bootstrap", "dspy:bootstrap", "lmp:mipro", "dspy:mipro"]  # interleaved: both see the same load
+RUNS = ["lmp:bootstrap", "dspy:bootstrap", "lmp:mipro", "dspy:mipro",  # interleaved: both see the same load
+        "lmp:gepa", "dspy:gepa"]
+# GEPA's reflection model: the same local model for both, sampled, with room for an instruction.
+REFLECT_TEMPERATURE, REFLECT_MAX_TOKENS = 1.0, 256
+
+
+def feedback_text(gold: str, got: str) -> str:
+    """The textual feedback both GEPA runs get (the same words): what was expected and what came back."""
+    if got == gold:
+        return f"Correct: the review is {gold}."
+    shown = got or "no valid answer"
+    return f"Wrong: the review is {gold}, the answer was {shown}. Decide from the reviewer's overall opinion."
 
 
 # ------------------------------------------------------------------ data
@@ -101,6 +112,9 @@ def run_lmp(optimizer: str, train: list[dict], dev: list[dict], args: argparse.N
     prog = os.path.join(d, "sentiment.lmp")
     with open(prog, "w", encoding="utf-8") as fh:
         fh.write(PROGRAM.format(max_tokens=args.max_tokens, instructions=INSTRUCTIONS))
+        if optimizer == "gepa":  # the reflection role, on the same model
+            fh.write(f'\nmodel reflect = "local" {{ temperature: {REFLECT_TEMPERATURE}, '
+                     f'max_tokens: {REFLECT_MAX_TOKENS} }}\n')
     for name, rows in (("train", train), ("dev", dev)):
         with open(os.path.join(d, f"{name}.jsonl"), "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
@@ -109,13 +123,24 @@ def run_lmp(optimizer: str, train: list[dict], dev: list[dict], args: argparse.N
     trainset = load_dataset(os.path.join(d, "train.jsonl"), mod)
     devset = load_dataset(os.path.join(d, "dev.jsonl"), mod)
     settings: dict[str, Any] = {}
+    metric = resolve_metric("exact_match", handle)
+    if optimizer == "gepa":
+        from lmp.optimize.metrics import Metric
+
+        def with_feedback(example: Any, pred: dict[str, Any]) -> dict[str, Any]:
+            got = str(pred.get("sentiment") or "").strip()
+            return {"score": float(got == example.gold["sentiment"]),
+                    "feedback": feedback_text(example.gold["sentiment"], got)}
+
+        metric = Metric("exact_match+feedback", with_feedback)
+        settings = {"max_metric_calls": args.gepa_calls}
     if optimizer == "mipro":
         settings = {"auto": "light"}
         if args.mipro_candidates:
             settings.update(num_candidates=args.mipro_candidates, num_trials=args.mipro_trials)
     t0 = time.perf_counter()
     res = optimize(handle, optimizer=optimizer, trainset=trainset, devset=devset,
-                   metric=resolve_metric("exact_match", handle), output=os.path.join(d, "state.json"),
+                   metric=metric, output=os.path.join(d, "state.json"),
                    settings=settings, seed=args.seed, concurrency=args.threads,
                    reporter=Reporter(quiet=not args.verbose))
     wall = time.perf_counter() - t0
@@ -180,10 +205,11 @@ def run_dspy(optimizer: str, train: list[dict], dev: list[dict], args: argparse.
                  max_tokens=args.max_tokens, cache=False)
     dspy.configure(lm=lm)
 
-    class ClassifyReview(dspy.Signature):
-        __doc__ = INSTRUCTIONS
-        review: str = dspy.InputField()
-        sentiment: Literal["positive", "negative"] = dspy.OutputField()
+    # Built from real types, not class annotations: this module's `from __future__ import annotations` makes
+    # those strings, which DSPy's `with_instructions` (GEPA) cannot rebuild a signature from.
+    ClassifyReview = dspy.Signature({"review": (str, dspy.InputField()),  # noqa: N806 - a class
+                                     "sentiment": (Literal["positive", "negative"], dspy.OutputField())},
+                                    INSTRUCTIONS)
 
     def metric(example: Any, pred: Any, trace: Any = None) -> float:
         return float(str(getattr(pred, "sentiment", "") or "").strip() == example.sentiment)
@@ -207,13 +233,26 @@ def run_dspy(optimizer: str, train: list[dict], dev: list[dict], args: argparse.
     if optimizer == "bootstrap":
         tp = dspy.BootstrapFewShot(metric=metric)  # DSPy defaults: 4 bootstrapped + 16 labeled, 1 round
         compiled = tp.compile(student, trainset=trainset)
+    elif optimizer == "gepa":
+        def with_feedback(gold: Any, pred: Any, trace: Any = None, pred_name: Any = None, pred_trace: Any = None
+                          ) -> Any:
+            got = str(getattr(pred, "sentiment", "") or "").strip()
+            return dspy.Prediction(score=float(got == gold.sentiment), feedback=feedback_text(gold.sentiment, got))
+
+        reflect_lm = dspy.LM(f"openai/{alias}", api_base=api_base, api_key="none", temperature=REFLECT_TEMPERATURE,
+                             max_tokens=REFLECT_MAX_TOKENS, cache=False)
+        tp = dspy.GEPA(metric=with_feedback, max_metric_calls=args.gepa_calls, reflection_lm=reflect_lm,
+                       num_threads=args.threads, seed=args.seed)
+        n_reflect = len(reflect_lm.history)
+        compiled = tp.compile(student, trainset=trainset, valset=devset)
+        reflect_calls = len(reflect_lm.history) - n_reflect
     else:
         small = {"auto": None, "num_candidates": args.mipro_candidates} if args.mipro_candidates else {"auto": "light"}
         tp = dspy.MIPROv2(metric=metric, num_threads=args.threads, seed=args.seed, verbose=args.verbose, **small)
         # DSPy refuses a minibatch larger than the valset; lmp evaluates every trial fully in that case too.
         compiled = tp.compile(student, trainset=trainset, valset=devset, minibatch=len(devset) > 35,
                               **({"num_trials": args.mipro_trials} if args.mipro_candidates else {}))
-    compile_calls = len(lm.history) - n0
+    compile_calls = len(lm.history) - n0 + (reflect_calls if optimizer == "gepa" else 0)
     after, calls_after, bad_after = dev_eval(compiled)
     wall = time.perf_counter() - t0
     parse1 = PARSE.snapshot()
@@ -237,8 +276,9 @@ def table(results: list[dict], n_dev: int) -> str:
              "unparsed dev rows (before/after) | wall time |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        name = {"lmp:bootstrap": ("lmp", "bootstrap"), "lmp:mipro": ("lmp", "mipro"),
-                "dspy:bootstrap": ("DSPy", "BootstrapFewShot"), "dspy:mipro": ("DSPy", "MIPROv2")}[r["run"]]
+        name = {"lmp:bootstrap": ("lmp", "bootstrap"), "lmp:mipro": ("lmp", "mipro"), "lmp:gepa": ("lmp", "gepa"),
+                "dspy:bootstrap": ("DSPy", "BootstrapFewShot"), "dspy:mipro": ("DSPy", "MIPROv2"),
+                "dspy:gepa": ("DSPy", "GEPA")}[r["run"]]
         if r.get("error"):
             # One line, no pipes: an exception message must not break the table.
             err = " ".join(r["error"].split())[:160].replace("|", "\\|")
@@ -276,7 +316,9 @@ def main() -> int:
     ap.add_argument("--mipro-candidates", type=int, default=None,
                     help="instead of auto=light (6 candidates, ~10 trials): this many candidates, both frameworks")
     ap.add_argument("--mipro-trials", type=int, default=4, help="trials with --mipro-candidates")
-    ap.add_argument("--only", nargs="*", choices=RUNS, help="run only these (default: all four)")
+    ap.add_argument("--gepa-calls", type=int, default=None,
+                    help="GEPA's budget in metric calls (rows scored), both frameworks (default: 4 x (train + dev))")
+    ap.add_argument("--only", nargs="*", choices=RUNS, help="run only these (default: all)")
     ap.add_argument("--quick", action="store_true", help="4 train / 6 dev / 40 words: a smoke run, not for the README")
     ap.add_argument("--out", help="markdown file (default: bench/results/optimize_vs_dspy.md; --quick: none)")
     ap.add_argument("--verbose", action="store_true")
@@ -284,6 +326,7 @@ def main() -> int:
     if args.quick:
         args.train, args.dev, args.words = 4, 6, 40
         args.mipro_candidates, args.mipro_trials = args.mipro_candidates or 2, 2
+    args.gepa_calls = args.gepa_calls or 4 * (args.train + args.dev)
     out = args.out or (None if args.quick else os.path.join(RESULTS, "optimize_vs_dspy.md"))
     runs = args.only or RUNS
     if not has_dspy():
@@ -366,7 +409,11 @@ LM calls = dev before + optimizer + dev after. "Unparsed" = dev rows whose progr
 valid `sentiment`), scored 0. Settings: lmp `bootstrap` and DSPy `BootstrapFewShot` with their
 (identical) defaults, 4 bootstrapped + 16 labeled demos; lmp `mipro` and DSPy `MIPROv2` with
 {mipro_desc(args)}, the task model also used as the prompt model; with dev ≤ 35 rows every
-trial is a full dev evaluation in both (DSPy: `minibatch=False`).
+trial is a full dev evaluation in both (DSPy: `minibatch=False`). lmp `gepa` and DSPy `GEPA`: a
+budget of {args.gepa_calls} metric calls each (`max_metric_calls`), the same exact-match metric
+returning the same feedback text, reflection on the same local model (temperature
+{REFLECT_TEMPERATURE}, max_tokens {REFLECT_MAX_TOKENS}; lmp: the `reflect` role), minibatch 3, merge on
+(both defaults); their LM calls include the reflection calls.
 
 {details(results)}
 """
