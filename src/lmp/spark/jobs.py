@@ -47,12 +47,18 @@ def input_kind(path: str) -> str:
 def session(master: str = "local[*]", app: str = "lmp") -> Any:
     """A SparkSession (the active one if any, else a new one on `master`) with Arrow on and Spark's
     console progress bar off (lmp prints its own, with an ETA)."""
+    import os
+
     from pyspark.sql import SparkSession
 
-    spark = (SparkSession.builder.master(master).appName(app)
-             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-             .config("spark.ui.showConsoleProgress", "false")
-             .getOrCreate())
+    builder = (SparkSession.builder.master(master).appName(app)
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.ui.showConsoleProgress", "false"))
+    if master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+        # Workers on this machine run this interpreter (where lmp is installed), not whatever
+        # `python3` is first on PATH.
+        builder = builder.config("spark.pyspark.python", sys.executable)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
@@ -178,7 +184,10 @@ def read_input(spark: Any, path: str, kind: str) -> Any:
     elif kind == "parquet":
         raw = spark.read.parquet(path)
     else:
-        raw = spark.read.option("header", "true").option("inferSchema", "false").option("multiLine", "true").csv(path)
+        # RFC 4180 quoting (a quote inside a field is doubled), as Python's csv, pandas and Excel write it;
+        # Spark's own default escape is a backslash.
+        raw = (spark.read.option("header", "true").option("inferSchema", "false").option("multiLine", "true")
+               .option("escape", '"').csv(path))
     schema = st.StructType([st.StructField("_row", st.LongType(), False),
                             *(st.StructField("_line" if kind == "jsonl" else f.name, f.dataType, True)
                               for f in raw.schema.fields)])
