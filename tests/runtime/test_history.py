@@ -113,3 +113,17 @@ def test_preview_shows_prior_turns(program):
     preview = render_preview(program, "Chat.reply", inputs={"question": "Now?", "history": turns})
     assert [m["role"] for m in preview.messages] == ["system", "user", "assistant", "user"]
     assert preview.messages[2]["content"] == "Earlier answer"
+
+
+def test_a_prior_turn_may_hold_an_image(program):
+    from lmp.runtime.media import Image
+
+    earlier = Image.from_url("https://example.com/earlier.png")
+    turns = [{"role": "user", "content": earlier}, {"role": "assistant", "content": "A lighthouse."}]
+    with FakeServer(answers=[answer(answer="On a cliff.")]) as srv:
+        serve(srv)
+        Interpreter(program).run("Chat", question="Where is it?", history=turns)
+        messages = srv.completion_requests()[0].body["messages"]
+    assert messages[1] == {"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "https://example.com/earlier.png"}}]}
+    assert messages[2] == {"role": "assistant", "content": "A lighthouse."}
