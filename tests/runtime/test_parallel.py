@@ -58,6 +58,20 @@ PROGRAM = textwrap.dedent('''
       return (label: classify(text: text).label)
     }
 
+    module Tag(text: str, prefix: str = "#") -> (tag: str) {
+      return (tag: prefix + text)
+    }
+
+    module Tags(texts: list[str]) -> (tags: list[str], custom: list[str]) {
+      plain = parallel(Tag, texts)
+      named = parallel(Tag, [(text: texts[0], prefix: "@")])
+      tags: list[str] = []
+      for t in plain {
+        tags += [t.tag]
+      }
+      return (tags: tags, custom: [named[0].tag])
+    }
+
     module Nested(texts: list[str]) -> (labels: list[str], same: list[bool]) {
       let pair = Predict(Pair)
       ones = parallel(One, texts, max: 4)
@@ -176,3 +190,8 @@ def test_max_must_be_positive(program):
 def test_empty_list_makes_no_calls(program, tracker):
     assert Interpreter(program).run("Labels", texts=[]).labels == []
     assert tracker.spans == []
+
+
+def test_plain_items_bind_to_the_one_required_input(program):
+    out = Interpreter(program).run("Tags", texts=["a", "b", "c"])
+    assert out.tags == ["#a", "#b", "#c"] and out.custom == ["@a"]

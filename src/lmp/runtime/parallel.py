@@ -22,6 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 from lmp.ir import nodes as ir
+from lmp.ir.types import OptionalType
 from lmp.runtime import trace
 from lmp.runtime.errors import LmpRuntimeError
 from lmp.runtime.values import Record, describe
@@ -103,34 +104,45 @@ def run_parallel(interp: Interpreter, expr: ir.Call, frame: Frame) -> list[Any]:
     return results
 
 
+Inputs = list[tuple[str, bool]]  # (name, required)
+
+
+def _required(params: list[Any]) -> Inputs:
+    return [(p.name, p.default is None and not isinstance(p.type, OptionalType)) for p in params]
+
+
 def _callee(interp: Interpreter, name: str, frame: Frame,
-            where: str) -> tuple[Callable[[dict[str, Any]], Any], list[str]]:
-    """The function of one item's inputs, and the names of the callee's inputs."""
+            where: str) -> tuple[Callable[[dict[str, Any]], Any], Inputs]:
+    """The function of one item's inputs, and the callee's inputs (name, required)."""
     pred_decl = frame.module.predictor(name)
     if pred_decl is not None:
         pred = interp.predictors.get(pred_decl.id)
         if pred is None:
             raise LmpRuntimeError(f"{where}: predictor `{name}` has no valid signature")
-        return (lambda kw: interp.call_predictor(pred_decl.id, [], kw, None)), [f.name for f in pred.signature.inputs]
+        return (lambda kw: interp.call_predictor(pred_decl.id, [], kw, None)), _required(pred.signature.inputs)
     prog = interp.program
     if name in prog.modules and not prog.modules[name].is_metric:
         mod = prog.modules[name]
         return (lambda kw: interp.call_module(
             mod, interp._bind_params(mod.params, [], kw, f"module {name}", None), frame.depth + 1)), \
-            [p.name for p in mod.params]
+            _required(mod.params)
     if name in prog.tools:
-        return (lambda kw: interp.call_tool(name, [], kw, None)), [p.name for p in prog.tools[name].params]
+        return (lambda kw: interp.call_tool(name, [], kw, None)), _required(prog.tools[name].params)
     if name in prog.retrievers:
-        return (lambda kw: interp.call_retriever(name, [], kw, None)), ["query", "k"]
+        return (lambda kw: interp.call_retriever(name, [], kw, None)), [("query", True), ("k", False)]
     raise LmpRuntimeError(f"{where}: parallel(): `{name}` is not a predictor, module, tool or retriever")
 
 
-def _bind(item: Any, inputs: list[str], name: str, index: int, where: str) -> dict[str, Any]:
-    """An item as the callee's inputs: a record naming them, or the value of a one-input callee."""
-    if isinstance(item, Record | dict) and set(item.keys()) <= set(inputs) and item.keys() and not (
-            len(inputs) == 1 and inputs[0] not in item.keys()):
+def _bind(item: Any, callee_inputs: Inputs, name: str, index: int, where: str) -> dict[str, Any]:
+    """An item as the callee's inputs: a record naming them, or the value of the callee's one input
+    (or its one required input), as the checker types it."""
+    inputs = [n for n, _ in callee_inputs]
+    required = [n for n, req in callee_inputs if req]
+    single = inputs[0] if len(inputs) == 1 else required[0] if len(required) == 1 else None
+    if isinstance(item, Record | dict) and item.keys() and set(item.keys()) <= set(inputs) and not (
+            single is not None and len(inputs) == 1 and single not in item.keys()):
         return {k: item[k] for k in item.keys()}
-    if len(inputs) == 1:
-        return {inputs[0]: item}
+    if single is not None:
+        return {single: item}
     raise LmpRuntimeError(f"{where}: parallel({name}): item {index} is {describe(item)}; `{name}` takes "
                           f"{', '.join(inputs)}: pass records naming them")
