@@ -276,7 +276,7 @@ def test_cli_run_sends_the_file_named_by_i(photo, tmp_path):
                "LMP_CACHE_DIR": str(tmp_path / "cache")}
         env.pop("LMP_MODEL_DEFAULT", None)
         proc = subprocess.run(
-            [sys.executable, "-m", "lmp.cli.main", "run", "vision.lmp", "Ask", "-i", "photo=cat.jpg",
+            [sys.executable, "-m", "lmp", "run", "vision.lmp", "Ask", "-i", "photo=cat.jpg",
              "-i", "question=what is it?", "--model", "default=openai/fake-model", "--no-cache", "--json"],
             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
         bodies = [r.body for r in srv.completion_requests()]
@@ -285,7 +285,7 @@ def test_cli_run_sends_the_file_named_by_i(photo, tmp_path):
     urls = [p["image_url"]["url"] for p in user_parts(bodies[0]) if p["type"] == "image_url"]
     assert urls == ["data:image/png;base64," + base64.b64encode(photo).decode()]
     missing = subprocess.run(
-        [sys.executable, "-m", "lmp.cli.main", "run", "vision.lmp", "Ask", "-i", "photo=nope.png", "-i", "question=q",
+        [sys.executable, "-m", "lmp", "run", "vision.lmp", "Ask", "-i", "photo=nope.png", "-i", "question=q",
          "--model", "default=openai/fake-model", "--no-cache"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    assert missing.returncode != 0 and "-i photo: image 'nope.png' is not a file" in missing.stderr
+    assert missing.returncode == 2 and "-i photo: image 'nope.png' is not a file" in missing.stderr
