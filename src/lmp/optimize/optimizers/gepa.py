@@ -146,6 +146,7 @@ class GEPA(Optimizer):
                 raise
             ctx.reporter.info(f"gepa: {exc}; keeping the best candidate so far")
             self.stats["budget_exhausted"] = True
+        self._refresh()
         best = best_entry(self.pool)
         self.lineage = self._lineage(best)
         info: dict[str, Any] = {"best_trial": best.mean, "candidates": len(self.pool), **self.stats,
@@ -186,7 +187,10 @@ class GEPA(Optimizer):
             budget = self.ctx.budget
             start = len(budget.history)
             fp = fingerprint(cand)
-            fresh = sum(1 for ex in rows if (fp, ex.key) not in self.ctx.memo)  # rows that call the model
+            memo = self.ctx.memo
+            # Rows that call the model: not scored before, or (asked with traces) scored without them.
+            fresh = sum(1 for ex in rows if (hit := memo.get((fp, ex.key))) is None
+                        or (traces and not hit.trace and not hit.error))
             res = evaluate(self.runner, rows, self.metric, cand, concurrency=self.ctx.concurrency,
                            progress=self.ctx.progress, label=f"{note} ", budget=budget, memo=self.ctx.memo,
                            keep_traces=traces, unparsed_is_zero=True)
@@ -256,8 +260,19 @@ class GEPA(Optimizer):
                            "seed on dev" if origin == "seed" else f"candidate {idx} on dev", minibatch=False)
         self.full_evals += 1
         value, terms = self._value(saved, fingerprint(cand))
-        return PoolEntry(idx, candidate_from(saved["candidate"]), list(saved["scores"]), value, terms, parents,
-                         origin, pid, feedback, minibatch, iteration)
+        entry = PoolEntry(idx, candidate_from(saved["candidate"]), list(saved["scores"]), value, terms, parents,
+                          origin, pid, feedback, minibatch, iteration)
+        entry.metric_objectives = dict(saved.get("metric_objectives") or {})
+        return entry
+
+    def _refresh(self) -> None:
+        """Objective values from the usage measured so far: a candidate's cost per row is known better
+        after more of its rows ran (the seed's dev rows are the baseline's, which made no call in GEPA)."""
+        if self.objective.is_default:
+            return
+        for p in self.pool:
+            p.value, p.objectives = self._value({"score": p.mean, "metric_objectives": p.metric_objectives},
+                                                fingerprint(p.candidate))
 
     # ------------------------------------------------------------------ reflection
 
@@ -276,6 +291,7 @@ class GEPA(Optimizer):
 
     def _reflect_step(self, it: int, rng: random.Random) -> bool:
         s = self.settings
+        self._refresh()
         parent = sample_parent(self.pool, rng)
         pid = self._next_predictor(parent)
         batch = self._minibatch(it)
@@ -324,6 +340,10 @@ class GEPA(Optimizer):
         old = parent.candidate.get(pid)
         child = {**parent.candidate, pid: PredictorState(self.runner.hashes[pid], proposal["instruction"],
                                                          list(old.demos) if old else [])}
+        if any(fingerprint(p.candidate) == fingerprint(child) for p in self.pool):
+            # The reflection wrote an instruction some candidate already has (same feedback, same answer).
+            self.stats["duplicates"] = self.stats.get("duplicates", 0) + 1
+            return False
         post = self._eval(child, batch, f"gepa:mb:{it}:child", f"iteration {it}: child of {parent.id} on minibatch",
                           minibatch=True)
         before, after = sum(pre["scores"]), sum(post["scores"])
@@ -366,6 +386,7 @@ class GEPA(Optimizer):
 
     def _merge(self, it: int, rng: random.Random) -> bool:
         """Combine two frontier lineages that changed different predictors since a common ancestor."""
+        self._refresh()
         wins = frontier_wins(self.pool)
         by_id = {p.id: p for p in self.pool}
         front = sorted(wins)

@@ -26,6 +26,7 @@ class PoolEntry:
     feedback: list[str] = field(default_factory=list)  # the feedback the reflection read
     minibatch: dict[str, float] | None = None  # parent and child minibatch scores that led to acceptance
     iteration: int = 0
+    metric_objectives: dict[str, float] = field(default_factory=dict)  # a feedback metric's named means
 
     @property
     def mean(self) -> float:
@@ -33,8 +34,9 @@ class PoolEntry:
 
 
 def _dominates(a: PoolEntry, b: PoolEntry) -> bool:
-    pairs = list(zip(a.scores, b.scores, strict=False)) + [(a.objectives[k], b.objectives.get(k, float("-inf")))
-                                                          for k in a.objectives]
+    # An objective term one of them has not measured yet (no usage) is compared by neither.
+    pairs = list(zip(a.scores, b.scores, strict=False)) + [(a.objectives[k], b.objectives[k])
+                                                          for k in a.objectives if k in b.objectives]
     return all(x >= y for x, y in pairs) and any(x > y for x, y in pairs)
 
 
