@@ -12,6 +12,7 @@ from lmp.cli.main import main
 from lmp.project import load_program
 from lmp.runtime.adapters.constraints import compile_constraint
 from lmp.runtime.lm.history import CallRecord, History
+from lmp.runtime.lm.local import INSTALL_HINT, find_local_model
 from lmp.runtime.predictors import with_reasoning
 from lmp.runtime.preview import output_schema, render_preview
 
@@ -49,6 +50,8 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("LMP_MODEL_DEFAULT", raising=False)
 
 
+@pytest.mark.skipif(find_local_model() is None,
+                    reason=f"the embedded local model is not installed ({INSTALL_HINT})")
 def test_preview_shows_the_grammar_the_embedded_model_gets(tmp_path):
     pytest.importorskip("xllamacpp", reason="the embedded model's LM is built for the preview")
     program = load_program(write(tmp_path)).program

@@ -16,7 +16,7 @@ from lmp.runtime.interpreter import Interpreter
 from lmp.runtime.lm import FakeLM, History, LMResponse
 from lmp.runtime.lm.fake_server import FakeServer
 from lmp.runtime.lm.litellm_lm import LiteLLM
-from lmp.runtime.lm.local import LocalLM
+from lmp.runtime.lm.local import INSTALL_HINT, LocalLM, find_local_model
 from lmp.runtime.lm.tool_calls import ToolsRejectedWarning, forget_tool_rejections
 from lmp.runtime.preview import render_preview
 
@@ -184,6 +184,8 @@ def test_bad_calls_become_observations(tmp_path, tools_module):
     assert tools_module.CALLS == []
 
 
+@pytest.mark.skipif(find_local_model() is None,
+                    reason=f"the embedded local model is not installed ({INSTALL_HINT})")
 def test_default_protocol_per_model_kind():
     assert LiteLLM("hosted_vllm/m", api_base="http://127.0.0.1:1/v1").tool_mode() == "native"
     assert LiteLLM("ollama/llama3", api_base="http://127.0.0.1:1").tool_mode() == "native"
@@ -256,6 +258,8 @@ def test_litellm_transport_reads_tool_calls_too(tmp_path, tools_module):
     assert [c["name"] for c in history.records()[0].tool_calls] == ["weather", "population"]
 
 
+@pytest.mark.skipif(find_local_model() is None,
+                    reason=f"the embedded local model is not installed ({INSTALL_HINT})")
 def test_lmp_preview_prints_the_tools_block(tmp_path, monkeypatch, capsys):
     from lmp.cli.main import main
 
