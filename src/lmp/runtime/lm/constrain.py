@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any
+
+from .rejections import ServerRejections
 
 MODES = ("grammar", "json_schema", "none")
 SERVER_KINDS = ("llama.cpp", "vllm", "sglang", "ollama", "openai")
@@ -158,20 +159,15 @@ def is_rejection(detail: str, fields: dict[str, Any]) -> bool:
     return bool(fields) and any(w in text for w in words)
 
 
-_rejected: set[tuple[str, str]] = set()
-_rejected_lock = threading.Lock()
+_rejected = ServerRejections()
 
 
 def rejected(api_base: str | None, model: str) -> bool:
-    with _rejected_lock:
-        return (api_base or "", model) in _rejected
+    return _rejected.has(api_base, model)
 
 
 def remember_rejection(api_base: str | None, model: str, mode: str, detail: str) -> None:
-    with _rejected_lock:
-        new = (api_base or "", model) not in _rejected
-        _rejected.add((api_base or "", model))
-    if new:
+    if _rejected.remember(api_base, model):
         where = f" at {api_base}" if api_base else ""
         warnings.warn(
             f"model {model!r}{where} rejected the {mode} decoding constraint ({detail[:160]}); calling it "
@@ -184,8 +180,7 @@ def remember_rejection(api_base: str | None, model: str, mode: str, detail: str)
 
 def forget_rejections() -> None:
     """Tests: start from a clean process state."""
-    with _rejected_lock:
-        _rejected.clear()
+    _rejected.clear()
 
 
 def describe_call(constraint: dict[str, Any] | None, finish_reason: str | None) -> str:

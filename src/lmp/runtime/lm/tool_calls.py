@@ -23,12 +23,12 @@ with the text protocol.
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 import warnings
 from typing import Any
 
 from .base import LMBadRequestError
+from .rejections import ServerRejections
 
 TOOL_MODES = ("native", "text")
 
@@ -67,20 +67,15 @@ def is_tools_rejection(detail: str) -> bool:
     return any(w in text for w in ("tool", "function call", "function_call", "functions", "--jinja"))
 
 
-_rejected: set[tuple[str, str]] = set()
-_rejected_lock = threading.Lock()
+_rejected = ServerRejections()
 
 
 def tools_rejected(api_base: str | None, model: str) -> bool:
-    with _rejected_lock:
-        return (api_base or "", model) in _rejected
+    return _rejected.has(api_base, model)
 
 
 def remember_tools_rejection(api_base: str | None, model: str, detail: str) -> None:
-    with _rejected_lock:
-        new = (api_base or "", model) not in _rejected
-        _rejected.add((api_base or "", model))
-    if new:
+    if _rejected.remember(api_base, model):
         where = f" at {api_base}" if api_base else ""
         warnings.warn(
             f"model {model!r}{where} rejected native tool definitions ({detail[:160]}); ReAct uses the text "
@@ -93,8 +88,7 @@ def remember_tools_rejection(api_base: str | None, model: str, detail: str) -> N
 
 def forget_tool_rejections() -> None:
     """Tests: start from a clean process state."""
-    with _rejected_lock:
-        _rejected.clear()
+    _rejected.clear()
 
 
 def parse_tool_calls(message: Any) -> list[dict[str, Any]] | None:
