@@ -215,6 +215,8 @@ TARGETS: list[dict[str, Any]] = [
      "inputs": lambda n: [{"query": q} for q in payroll_queries(n)]},
     {"key": "payroll_agent", "place": _example("tool_agent"), "module": "PayrollAgent",
      "inputs": lambda n: [{"question": q} for q in payroll_agent_questions(n)]},
+    {"key": "feedback", "place": _example("feedback"), "module": "Classify",
+     "inputs": lambda n: [{"review": r} for r in reviews(n)]},
     {"key": "every_type", "place": _typed, "module": "Read",
      "inputs": lambda n: [{"review": r} for r in reviews(n, words=40)]},
     {"key": "cot_two_outputs", "place": _typed, "module": "Think",

@@ -192,7 +192,7 @@ def test_budgets_follow_the_types() -> None:
     text = compile_constraint("chat", sig(("summary", STR)))
     cot = compile_constraint("chat", sig(("reasoning", STR), ("sentiment", SENTIMENT)))
     assert lit.budget <= 48, lit.budget
-    assert 256 <= text.budget <= 400, text.budget
+    assert 800 <= text.budget <= 1100, text.budget  # 800 characters of text at one token each, worst case
     assert cot.budget > text.budget
     assert lit.loose_budget > lit.budget
 
@@ -226,7 +226,7 @@ def test_a_small_user_max_tokens_shrinks_free_text_so_the_answer_still_fits():
     assert accepts(tight.grammar, chat({"reasoning": short, "sentiment": "neutral"}))
     assert not accepts(tight.grammar, chat({"reasoning": long, "sentiment": "neutral"}))
     assert accepts(roomy.grammar, chat({"reasoning": long, "sentiment": "neutral"}))
-    assert compile_constraint("chat", s, max_tokens=4000) is roomy  # room enough: the usual grammar
+    assert compile_constraint("chat", s, max_tokens=roomy.budget + 50) is roomy  # room enough: the usual grammar
 
 
 def test_a_small_max_tokens_squeezes_a_react_steps_tool_arguments_too():
@@ -238,7 +238,8 @@ def test_a_small_max_tokens_squeezes_a_react_steps_tool_arguments_too():
                             "overtime_pay": [("hourly_rate", "float"), ("hours", "float")]})
     roomy = compile_constraint("chat", step, tools)
     tight = compile_constraint("chat", step, tools, max_tokens=128)
-    assert tight.grammar is not None and tight.budget <= 128 < roomy.budget
+    # Two floats budgeted at 24 digits each leave no room under 128 in the worst case: squeezed to the floor.
+    assert tight.grammar is not None and tight.budget < roomy.budget
     query = "search_faq(query: str) returns a list of all the questions that match the query, including " * 2
 
     def step_text(args: str) -> str:
@@ -249,3 +250,57 @@ def test_a_small_max_tokens_squeezes_a_react_steps_tool_arguments_too():
     assert accepts(tight.grammar, step_text(compact({"query": "payday"})))
     assert accepts(tight.grammar, chat({"next_thought": "t", "next_tool_name": "overtime_pay",
                                         "next_tool_args": '{"hourly_rate":20,"hours":3}'}))
+
+
+def _longest_text(grammar: str, fields: dict[str, str], name: str, hi: int = 5000) -> int:
+    """The most characters of digits (one token each) the grammar lets `name` hold, the others as given."""
+    lo = 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if accepts(grammar, chat({**fields, name: "1" * mid})):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+WORST_CASE_SIGS = {
+    "one str": (sig(("summary", STR)), {"summary": "s"}),
+    "CoT, two outputs": (sig(("reasoning", STR), ("answer", STR), ("sentiment", SENTIMENT)),
+                         {"reasoning": "r", "answer": "a", "sentiment": "neutral"}),
+    "str and literal": (sig(("verdict", STR), ("label", SENTIMENT)), {"verdict": "v", "label": "positive"}),
+}
+
+
+@pytest.mark.parametrize("max_tokens", [None, 40, 64, 100, 128, 200, 400, 3000])
+@pytest.mark.parametrize("label", list(WORST_CASE_SIGS))
+def test_free_text_filled_to_its_bound_still_fits_in_max_tokens(label: str, max_tokens: int | None) -> None:
+    # Seen in bench/examples_parse.py: a rambling 135M model writes `# # #` or digit runs at 1-2 characters
+    # a token, and answers the grammar kept valid were cut off at a max_tokens sized for prose (3-4).
+    # Digits are one token each, the worst case for ASCII, so every text field filled with digits to its
+    # bound must fit, with the sections' fixed text counted at 2 characters a token (measured ~2.5-3).
+    s, minimal = WORST_CASE_SIGS[label]
+    c = compile_constraint("chat", s, max_tokens=max_tokens)
+    assert c.grammar is not None
+    cap = max_tokens or c.budget
+    text_fields = [f.name for f in s.outputs if f.type == STR]
+    longest = {n: _longest_text(c.grammar, minimal, n) for n in text_fields}
+    filled = chat({**minimal, **{n: "1" * k for n, k in longest.items()}})
+    assert accepts(c.grammar, filled)
+    structure = len(filled) - sum(longest.values())
+    worst_tokens = sum(longest.values()) + -(-structure // 2)
+    if max_tokens is None or max_tokens >= 100 or worst_tokens <= cap:
+        assert worst_tokens <= cap, (longest, worst_tokens, cap)
+    else:  # too small for even the shortest bounds: squeezed to the floor, and the estimate says so
+        assert all(k <= 24 for k in longest.values()) and c.budget > max_tokens, (longest, c.budget)
+
+
+def test_a_large_user_max_tokens_lengthens_free_text() -> None:
+    s = sig(("summary", STR))
+    usual = compile_constraint("chat", s)
+    long = compile_constraint("chat", s, max_tokens=4000)
+    assert long.grammar is not None and usual.grammar is not None
+    essay = "word " * 400  # 2,000 characters: over the usual 800
+    assert not accepts(usual.grammar, chat({"summary": essay.strip()}))
+    assert accepts(long.grammar, chat({"summary": essay.strip()}))
+    assert compile_constraint("chat", s, max_tokens=usual.budget + 20) is usual

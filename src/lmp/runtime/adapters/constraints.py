@@ -45,14 +45,19 @@ from lmp.runtime.lm.constrain import Constraint
 
 COMPLETED = "[[ ## completed ## ]]"
 # Characters of free text per section. A bound makes a rambling model move on to the next field
-# instead of spending the whole budget on one; about 3-4 characters per token.
+# instead of spending the whole budget on one.
 TEXT_CHARS = 800
 REASONING_CHARS = 1200
 NESTED_CHARS = 300
-# Token budgets (see `budget`): generous for free text, a few tokens for closed types.
-TEXT_TOKENS = 256
-REASONING_TOKENS = 384
-NESTED_TEXT_TOKENS = 80
+# Token budgets (see `budget`): free text is budgeted at one token per character, the worst case for
+# ASCII text (a byte-level BPE token is at least one byte). English prose runs at 3-4 characters a token,
+# but a rambling small model writes `# # # #` or digit runs at 1-2 (measured on the embedded model), and a
+# budget sized for prose cut those answers off inside a section the grammar had kept valid. max_tokens
+# is a cap, not a cost: a model that ends its section early pays nothing for the room.
+TEXT_TOKENS = TEXT_CHARS
+REASONING_TOKENS = REASONING_CHARS
+NESTED_TEXT_TOKENS = NESTED_CHARS
+MAX_TEXT_SCALE = 8.0  # a user's large max_tokens lengthens free text up to this many times the default
 LIST_ITEMS = 5  # items budgeted for a list or dict (the grammar itself does not cap them)
 MAX_BUDGET = 4096
 LOOSE_MAX = 1024  # the fixed default before budgets were derived
@@ -82,15 +87,23 @@ def compile_constraint(adapter: str, signature: Signature, tool_args: ToolArgs |
 
 def _text_scale(outputs: tuple[tuple[str, Type, str | None], ...], chat: bool, max_tokens: int | None,
                 tools: dict[str, RecordType | None] | None = None) -> float:
-    """The share of the usual free-text bounds that fits in `max_tokens` (1.0: no squeeze)."""
+    """The share of the usual free-text bounds that fits in `max_tokens` (1.0: the defaults; below 1 a
+    squeeze, above 1 room the user asked for)."""
     if max_tokens is None:
         return 1.0
     full = _budget_of(outputs, chat, tools=tools)
     fixed = _budget_of(outputs, chat, text=0.0, tools=tools)
-    if full <= fixed or _tight(full) <= max_tokens:
+    if full <= fixed:
         return 1.0
     room = (max_tokens - 8) / 1.15 - fixed
-    return round(min(1.0, max(0.02, room / (full - fixed))), 2)  # rounded: a few distinct grammars, cached
+    scale = room / (full - fixed)
+    if 1.0 <= scale < 1.5:
+        return 1.0  # the usual grammar when it fits with room to spare (one cached grammar for most users)
+    # Rounded: a few distinct grammars, cached. Above 1: the user asked for longer answers than the
+    # defaults allow, so the free-text bounds grow with max_tokens instead of cutting a section short.
+    if scale > 1:
+        return math.floor(min(MAX_TEXT_SCALE, scale) * 10) / 10
+    return max(0.02, math.floor(scale * 100) / 100)  # rounded down: the squeezed answer must still fit
 
 
 @functools.lru_cache(maxsize=512)
@@ -250,7 +263,8 @@ def budget(t: Type, name: str = "", nested: bool = False, text: float = 1.0) -> 
             if nested:
                 return round(NESTED_TEXT_TOKENS * text)
             return round((REASONING_TOKENS if name == "reasoning" else TEXT_TOKENS) * text)
-        return {"int": 8, "float": 10, "bool": 3}[t.name]
+        # Digits are one token each: an int is at most 19 characters in the grammar, a float in practice 24.
+        return {"int": 20, "float": 24, "bool": 3}[t.name]
     if isinstance(t, LiteralType):
         return max((len(m) for m in t.members), default=1) // 2 + 4
     if isinstance(t, ListType):
