@@ -27,6 +27,7 @@ import argparse
 import csv
 import importlib.metadata
 import json
+import math
 import os
 import random
 import shutil
@@ -227,6 +228,8 @@ def run_dspy(optimizer: str, train: list[dict], dev: list[dict], args: argparse.
 
     student = dspy.Predict(ClassifyReview)
     parse0 = PARSE.snapshot()
+    h_start = len(lm.history)
+    reflect_lm = None
     t0 = time.perf_counter()
     before, calls_before, bad_before = dev_eval(student)
     n0 = len(lm.history)
@@ -259,7 +262,10 @@ def run_dspy(optimizer: str, train: list[dict], dev: list[dict], args: argparse.
     preds = compiled.predictors()
     demos = {f"p{i}": len(p.demos) for i, p in enumerate(preds)}
     instr = {f"p{i}": p.signature.instructions for i, p in enumerate(preds)}
+    used = lm.history[h_start:] + (reflect_lm.history if reflect_lm is not None else [])
+    tokens = sum(int((h.get("usage") or {}).get("total_tokens") or 0) for h in used)
     return {"before": before, "after": after, "calls": calls_before + compile_calls + calls_after, "cached": 0,
+            "tokens": tokens,
             "compile_calls": compile_calls, "unparsed_before": bad_before, "unparsed_after": bad_after,
             "wall_s": wall, "demos": demos, "instructions": instr,
             "parse_failures": {k: parse1[k] - parse0[k] for k in parse1}}
@@ -271,10 +277,19 @@ def fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.3f}"
 
 
+def wilson(score: float | None, n: int, z: float = 1.96) -> str:
+    """The score with its 95% Wilson interval (exact match over n dev rows is a proportion)."""
+    if score is None or n <= 0:
+        return fmt(score)
+    centre = (score + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(score * (1 - score) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return f"{score:.3f} [{max(0.0, centre - half):.2f}, {min(1.0, centre + half):.2f}]"
+
+
 def table(results: list[dict], n_dev: int) -> str:
-    lines = ["| framework | optimizer | dev before | dev after | LM calls (total) | of which compile | "
-             "unparsed dev rows (before/after) | wall time |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| framework | optimizer | dev before [95% CI] | dev after [95% CI] | LM calls (total) | of which compile | "
+             "tokens | unparsed dev rows (before/after) | wall time |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         name = {"lmp:bootstrap": ("lmp", "bootstrap"), "lmp:mipro": ("lmp", "mipro"), "lmp:gepa": ("lmp", "gepa"),
                 "dspy:bootstrap": ("DSPy", "BootstrapFewShot"), "dspy:mipro": ("DSPy", "MIPROv2"),
@@ -282,10 +297,11 @@ def table(results: list[dict], n_dev: int) -> str:
         if r.get("error"):
             # One line, no pipes: an exception message must not break the table.
             err = " ".join(r["error"].split())[:160].replace("|", "\\|")
-            lines.append(f"| {name[0]} | {name[1]} | failed: {err} | | | | | {r.get('wall_s', 0):.0f} s |")
+            lines.append(f"| {name[0]} | {name[1]} | failed: {err} | | | | | | {r.get('wall_s', 0):.0f} s |")
             continue
-        lines.append(f"| {name[0]} | {name[1]} | {fmt(r['before'])} | {fmt(r['after'])} | {r['calls']} | "
-                     f"{r['compile_calls']} | {r['unparsed_before']}/{r['unparsed_after']} of {n_dev} | "
+        lines.append(f"| {name[0]} | {name[1]} | {wilson(r['before'], n_dev)} | {wilson(r['after'], n_dev)} | "
+                     f"{r['calls']} | {r['compile_calls']} | {r.get('tokens', 0):,} | "
+                     f"{r['unparsed_before']}/{r['unparsed_after']} of {n_dev} | "
                      f"{r['wall_s']:.0f} s |")
     return "\n".join(lines)
 
