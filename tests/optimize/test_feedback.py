@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -149,3 +150,23 @@ metric judged(example, pred) -> (score: float, feedback: str) {
                                                   {"answer": "blue"})
     assert got == MetricResult(0.0, "'blue' is not a city; name the capital")
     assert len(judge_lm.calls) == 1 and not task.calls
+
+
+def test_eval_out_keeps_each_rows_feedback_and_a_resume_reads_it_back(tmp_path, fake):  # noqa: F811
+    handle, train, dev, graded = setup(tmp_path)
+    runner = Runner(handle, "Loud")
+    out = tmp_path / "results.jsonl"
+    first = evaluate(runner, dev[:2], graded, None, concurrency=1, out=str(out))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["metric"]["feedback"] for r in rows] == [r.feedback.feedback for r in first.results]
+    assert "UPPERCASE" in rows[0]["metric"]["feedback"]
+    again = evaluate(runner, dev[:2], graded, None, concurrency=1, out=str(out))
+    assert again.resumed == 2
+    assert [r.feedback.feedback for r in again.results] == [r.feedback.feedback for r in first.results]
+
+
+def test_eval_out_has_no_metric_entry_for_a_plain_score(tmp_path, fake):  # noqa: F811
+    handle, train, dev, graded = setup(tmp_path)
+    out = tmp_path / "plain.jsonl"
+    evaluate(Runner(handle, "Loud"), dev[:1], resolve_metric("exact", handle), None, concurrency=1, out=str(out))
+    assert "metric" not in json.loads(out.read_text().splitlines()[0])

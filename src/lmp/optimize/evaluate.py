@@ -52,7 +52,13 @@ class RowResult:
         return {"_row": self.index, "_key": key, "inputs": self.example.inputs, "gold": self.example.gold,
                 "prediction": scrub_data(self.prediction), "score": self.score,
                 "error": scrub(self.error) if self.error else self.error,
-                "metric_error": scrub(self.metric_error) if self.metric_error else self.metric_error}
+                "metric_error": scrub(self.metric_error) if self.metric_error else self.metric_error,
+                **({"metric": scrub_data(self.feedback.to_json())} if self._says_more() else {})}
+
+    def _says_more(self) -> bool:
+        """The metric gave feedback or objectives, not just the score: worth keeping per row."""
+        f = self.feedback
+        return f is not None and bool(f.feedback or f.predictor_feedback or set(f.objectives) - {"score"})
 
 
 @dataclass
@@ -190,8 +196,10 @@ def evaluate(runner: Runner, examples: list[Example], metric: Metric, candidate:
     if out:
         for i, rec in finished_rows(out).items():
             if i < n and rec.get("_key") == f"{fp}:{examples[i].key}" and rec.get("error") is None:
+                said = rec.get("metric")
                 results[i] = RowResult(i, examples[i], rec.get("prediction"), float(rec.get("score") or 0.0),
-                                       metric_error=rec.get("metric_error"))
+                                       metric_error=rec.get("metric_error"),
+                                       feedback=MetricResult.from_json(said) if isinstance(said, dict) else None)
                 resumed += 1
     if memo is not None:
         for i, ex in enumerate(examples):
