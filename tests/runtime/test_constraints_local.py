@@ -8,6 +8,7 @@ and parses into the declared types. Latency is asserted only on an idle-ish mach
 from __future__ import annotations
 
 import os
+import re
 import statistics
 
 import pytest
@@ -79,3 +80,43 @@ def _fast_when_idle(calls: list) -> None:
     # the latency promise is checked only when the machine is not busy.
     if os.getloadavg()[0] < 1.5:
         assert statistics.median(c.latency_s for c in calls) < 5.0, [round(c.latency_s, 2) for c in calls]
+
+
+
+
+WORST_TEXTS = {"digits": "1234567890", "hashes": "# ", "letters": "x "}
+
+
+@pytest.mark.parametrize("max_tokens", [None, 90, 400])
+def test_a_constrained_answer_filled_to_its_bounds_fits_max_tokens_in_the_models_own_tokens(max_tokens):
+    # bench/examples_parse.py saw answers the grammar kept valid cut off at max_tokens: free text was budgeted
+    # at 3-4 characters a token and the model wrote `# # #` at ~2 (digits are 1). Here every text field of a
+    # ChainOfThought is filled to the grammar's bound with such text and counted by the model's tokenizer.
+    import httpx
+
+    from lmp.ir.nodes import Field, Signature
+    from lmp.ir.types import STR, LiteralType
+    from lmp.runtime.adapters.constraints import compile_constraint
+    from lmp.runtime.lm.local import shared_server
+    from tests.runtime.gbnf_matcher import accepts
+
+    mood = LiteralType(("positive", "neutral", "negative"))
+    sig = Signature("Judge", [Field("review", STR, None, "in")],
+                    [Field("reasoning", STR, None, "out"), Field("mood", mood, None, "out"),
+                     Field("summary", STR, None, "out")])
+    c = compile_constraint("chat", sig, max_tokens=max_tokens)
+    assert c.grammar is not None
+    # The root names each section's text rule: `"[[ ## summary ## ]]\n" text-800`.
+    bound = {name: int(n) for name, n in re.findall(r"## (\w+) ## \]\]\\n\" text-(\d+)", c.grammar)}
+    assert set(bound) == {"reasoning", "summary"}, c.grammar[:300]
+    root = shared_server().base_url
+    for kind, unit in WORST_TEXTS.items():
+        def fill(n: int, unit: str = unit) -> str:
+            text = (unit * (n // len(unit) + 1))[:n]
+            return text if text.strip() == text else text[:-1] + "1"  # no trailing space: still n characters
+
+        answer = (f"[[ ## reasoning ## ]]\n{fill(bound['reasoning'])}\n\n[[ ## mood ## ]]\nneutral\n\n"
+                  f"[[ ## summary ## ]]\n{fill(bound['summary'])}\n\n[[ ## completed ## ]]")
+        assert accepts(c.grammar, answer), kind
+        tokens = len(httpx.post(root + "/tokenize", json={"content": answer}).json()["tokens"])
+        assert tokens <= (max_tokens or c.budget), (kind, bound, tokens, max_tokens or c.budget)
