@@ -259,6 +259,8 @@ def run_target(target: dict[str, Any], rows: int, work: Path, concurrency: int) 
     wall = time.perf_counter() - t0
     records = [json.loads(line) for line in (folder / "out.jsonl").read_text(encoding="utf-8").splitlines()
                if line.strip()]
+    # One row each: a run killed and resumed while another still wrote can leave a row twice.
+    records = list({r.get("_row", i): r for i, r in enumerate(records)}.values())
     errors = [r["error"] for r in records if r.get("error")]
     parse_failed = [e for e in errors if e.startswith("LMOutputError")]
     history = folder / "cache" / "history.jsonl"
