@@ -31,6 +31,7 @@ from typing import Any
 from lmp.diagnostics import Span
 from lmp.ir import nodes as ir
 from lmp.ir.lower import constant
+from lmp.ir.lower_tests import SPECIAL_NAMES, equality_labels
 from lmp.secrets import scrub
 
 __all__ = [
@@ -38,8 +39,6 @@ __all__ = [
     "equality_labels", "expr_text", "output_fields", "run_tests", "summarize",
 ]
 
-# Names an expectation may use besides the target's output fields.
-SPECIAL_NAMES = ("result", "example", "latency_ms")
 STATUSES = ("pass", "fail", "error", "cancelled")
 
 
@@ -104,37 +103,6 @@ def output_fields(program: ir.Program, target: str) -> list[ir.Field] | None:
     if sig is not None:
         return list(sig.outputs)
     return None
-
-
-def _output_of(expr: ir.Expr, outputs: set[str]) -> str | None:
-    """`category` or `result.category`, naming an output field."""
-    if isinstance(expr, ir.Name) and expr.id in outputs:
-        return expr.id
-    if (isinstance(expr, ir.Attribute) and isinstance(expr.obj, ir.Name) and expr.obj.id == "result"
-            and "result" not in outputs and expr.name in outputs):
-        return expr.name
-    return None
-
-
-def equality_labels(block: ir.TestBlock, outputs: Sequence[str]) -> dict[str, Any]:
-    """Gold values a test states: each `expect|check FIELD == CONSTANT` (either side, FIELD an output
-    name or `result.FIELD`), the whole expression being that one equality. The first one per field wins."""
-    names = set(outputs)
-    labels: dict[str, Any] = {}
-    for e in block.expectations:
-        x = e.expr
-        if not (isinstance(x, ir.Compare) and x.op == "=="):
-            continue
-        for side, other in ((x.left, x.right), (x.right, x.left)):
-            name = _output_of(side, names)
-            if name is None or name in labels:
-                continue
-            try:
-                labels[name] = constant(other)
-            except ValueError:
-                continue
-            break
-    return labels
 
 
 def discover(program: ir.Program, pattern: str | None = None) -> list[TestCase]:
