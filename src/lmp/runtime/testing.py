@@ -366,9 +366,11 @@ def run_tests(
     jobs = [(case, ms, attempt) for case in cases for ms in model_sets for attempt in range(1, max(1, repeat) + 1)]
     results: list[TestResult | None] = [None] * len(jobs)
 
+    stop = threading.Event()  # Ctrl-C in the caller: like `cancel`
+
     def work(i: int) -> None:
         case, ms, attempt = jobs[i]
-        if cancel is not None and cancel.is_set():
+        if stop.is_set() or (cancel is not None and cancel.is_set()):
             res = TestResult(case, "cancelled", models=dict(ms), attempt=attempt, error="cancelled")
         else:
             res = _run_one(interp, case, ms, attempt, fresh=attempt > 1)
@@ -378,11 +380,17 @@ def run_tests(
 
     if not jobs:
         return []
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(jobs))), thread_name_prefix="lmp-test") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(jobs))), thread_name_prefix="lmp-test")
+    try:
         # Each job runs in a copy of the caller's context: `lmp.context(...)` settings apply to it.
         futures = [pool.submit(contextvars.copy_context().run, work, i) for i in range(len(jobs))]
         for f in futures:
             f.result()
+    except KeyboardInterrupt:
+        stop.set()  # the runs in flight finish; the others are not started
+        pool.shutdown(wait=True)
+        raise
+    pool.shutdown(wait=True)
     return [r for r in results if r is not None]
 
 
