@@ -197,7 +197,7 @@ def render_table(summaries: list[Any], sets: list[dict[str, str]], repeat: int, 
                     if lab in by_model:
                         out += details(by_model[lab], lab, repeat)
         out.append("")
-    return "\n".join(out).rstrip("\n")
+    return "\n".join(line.rstrip() for line in out).rstrip("\n")
 
 
 def summary_line(results: list[Any], summaries: list[Any], elapsed: float) -> str:
