@@ -15,9 +15,12 @@ from lmp.cli.main import UsageError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("test", help="run the `test` blocks of .lmp programs: table of results, exit 1 on a failed expect",
-                       description="Run the `test` blocks of .lmp files (folders are searched for *.lmp). Each test "
-                       "runs its module or signature on its inputs; `expect` lines must hold, `check` lines are "
-                       "reported only.",
+                       description="Run the `test` blocks of .lmp files (folders are searched for *.lmp; the "
+                       "programs are checked first). Each test runs its module or signature on its inputs (with the "
+                       "program's state file and the response cache, like `lmp run`); `expect` lines must hold, "
+                       "`check` lines are only reported. Prints a table per file (status, outputs, tokens, latency, "
+                       "cost; each failed line with both sides' values) and a summary line; a progress bar with an "
+                       "ETA on a terminal. See docs/language.md#test for the syntax.",
                        epilog="Exit codes: 0 every `expect` held (failed `check`s do not count); 1 an `expect` failed "
                        "or a test errored (e.g. the model could not be reached); 2 bad usage, no test found, or the "
                        "program has check errors (printed like `lmp check`); 130 interrupted.")
