@@ -70,6 +70,7 @@ def test_discover_reads_inputs_labels_and_targets() -> None:
     assert battle.inputs == {"event": "Battle of Nineveh"}
     assert battle.labels == {"category": "war"}  # from `expect category == "war"`
     assert cases[2].target_kind == "signature" and cases[2].labels == {}
+    assert battle.output_types == {"category": "Label", "confidence": "float"}
     assert battle.span.line == 17 and battle.id.endswith("prog.lmp::battle")  # 0-based: line 18
     assert [c.name for c in discover(program(), "TREAT")] == ["treaty"]
     assert [c.name for c in discover(program(), "classify::")] == ["sig"]

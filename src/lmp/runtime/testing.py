@@ -82,6 +82,7 @@ class TestCase:
     block: ir.TestBlock
     labels: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None
+    output_types: dict[str, str] = field(default_factory=dict)  # output field -> its type as written
 
     @property
     def id(self) -> str:
@@ -90,6 +91,7 @@ class TestCase:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "target": self.target, "target_kind": self.target_kind,
                 "path": self.path, "span": span_dict(self.span), "inputs": self.inputs, "labels": self.labels,
+                "output_types": self.output_types,
                 "expectations": [{"kind": e.kind, "span": span_dict(e.span)} for e in self.block.expectations],
                 "problem": self.problem}
 
@@ -122,7 +124,8 @@ def discover(program: ir.Program, pattern: str | None = None) -> list[TestCase]:
         if outputs is None:
             problem = f"`{block.target}` is not a module or signature of {os.path.basename(program.path)}"
         case = TestCase(block.name, block.target, kind, block.path or program.path, block.span, inputs, block,
-                        equality_labels(block, [f.name for f in outputs or []]), problem)
+                        equality_labels(block, [f.name for f in outputs or []]), problem,
+                        {f.name: f.type.render() for f in outputs or []})
         if pattern and pattern.lower() not in f"{case.target}::{case.name}".lower():
             continue
         cases.append(case)
@@ -197,7 +200,8 @@ class TestResult:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.case.id, "name": self.name, "target": self.target, "path": self.case.path,
                 "span": span_dict(self.span), "status": self.status, "inputs": self.case.inputs,
-                "outputs": self.outputs, "expectations": [e.to_dict() for e in self.expectations],
+                "outputs": self.outputs, "output_types": self.case.output_types,
+                "expectations": [e.to_dict() for e in self.expectations],
                 "error": self.error, "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
                 "latency_ms": round(self.latency_ms, 1), "cost": self.cost, "calls": self.calls,
                 "cache_hits": self.cache_hits, "models": self.models, "model_ids": self.model_ids,
