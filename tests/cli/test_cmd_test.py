@@ -88,6 +88,10 @@ def test_folder_is_searched_and_check_errors_exit_2(capsys: pytest.CaptureFixtur
     code, out, _ = run(capsys, "test", str(tmp_path), "--model", WAR)
     assert code == 2
     assert "error[E145]: `categry` is not an output of `M`" in out and "did you mean `category`?" in out
+    # A file without tests does not block the others, whatever its errors.
+    (tmp_path / "sub" / "bad.lmp").write_text("module Broken( {\n")
+    code, out, _ = run(capsys, "test", str(tmp_path), "--model", WAR)
+    assert code == 0 and "M::battle" in out
 
 
 def test_repeat_reports_a_pass_rate(capsys: pytest.CaptureFixture[str], prog: Path) -> None:

@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "cost; each failed line with both sides' values) and a summary line; a progress bar with an "
                        "ETA on a terminal. See docs/language.md#test for the syntax.",
                        epilog="Exit codes: 0 every `expect` held (failed `check`s do not count); 1 an `expect` failed "
-                       "or a test errored (e.g. the model could not be reached); 2 bad usage, no test found, or the "
-                       "program has check errors (printed like `lmp check`); 130 interrupted.")
+                       "or a test errored (e.g. the model could not be reached); 2 bad usage, no test found, or a "
+                       "file with tests has check errors (printed like `lmp check`); 130 interrupted.")
     p.add_argument("paths", nargs="*", default=["."], metavar="PATH", help=".lmp files or folders (default: .)")
     p.add_argument("-k", dest="pattern", metavar="PATTERN",
                    help="only the tests whose `TARGET::NAME` contains PATTERN (case-insensitive)")
@@ -70,7 +70,8 @@ def model_label(models: dict[str, str]) -> str:
 
 
 def load_tests(paths: list[str], pattern: str | None) -> tuple[list[tuple[Any, list[Any]]], list[Any], dict[str, str]]:
-    """[(program, its cases)], the error diagnostics and the sources (for printing them)."""
+    """[(program, its cases)], the error diagnostics of the files that have tests (imports included) and the
+    sources (for printing them)."""
     from lmp.cli.cmd_check import collect_files
     from lmp.project import load_program
     from lmp.runtime.testing import discover
@@ -84,6 +85,8 @@ def load_tests(paths: list[str], pattern: str | None) -> tuple[list[tuple[Any, l
     seen: set[tuple[str | None, int, str]] = set()
     for f in files:
         loaded = load_program(f)
+        if not loaded.program.tests:
+            continue  # a file without tests (a shared import, a scratch file) does not block the others
         for path, prog in loaded.files.items():
             sources[path] = prog.text
         for d in loaded.errors:
