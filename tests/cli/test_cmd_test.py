@@ -83,6 +83,10 @@ def test_folder_is_searched_and_check_errors_exit_2(capsys: pytest.CaptureFixtur
                                                     prog: Path) -> None:
     code, out, _ = run(capsys, "test", str(tmp_path), "--model", WAR)
     assert code == 0 and "M::battle" in out
+    # A test block with a syntax error is reported, not skipped.
+    (tmp_path / "sub" / "bad.lmp").write_text(PROGRAM.replace('expect category == "war"', 'expect category =='))
+    code, out, _ = run(capsys, "test", str(tmp_path), "--model", WAR)
+    assert code == 2 and "error[E001]" in out
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "bad.lmp").write_text(PROGRAM.replace('expect category == "war"', 'expect categry == "war"'))
     code, out, _ = run(capsys, "test", str(tmp_path), "--model", WAR)

@@ -6,11 +6,14 @@ import argparse
 import itertools
 import json
 import os
+import re
 import sys
 import threading
 from typing import Any
 
 from lmp.cli.main import UsageError
+
+_TEST_LINE = re.compile(r"^test\b", re.MULTILINE)  # a test block, even one a syntax error removed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -85,7 +88,7 @@ def load_tests(paths: list[str], pattern: str | None) -> tuple[list[tuple[Any, l
     seen: set[tuple[str | None, int, str]] = set()
     for f in files:
         loaded = load_program(f)
-        if not loaded.program.tests:
+        if not loaded.program.tests and not _TEST_LINE.search(loaded.program.text):
             continue  # a file without tests (a shared import, a scratch file) does not block the others
         for path, prog in loaded.files.items():
             sources[path] = prog.text
