@@ -83,10 +83,6 @@ def test_folder_is_searched_and_check_errors_exit_2(capsys: pytest.CaptureFixtur
                                                     prog: Path) -> None:
     code, out, _ = run(capsys, "test", str(tmp_path), "--model", WAR)
     assert code == 0 and "M::battle" in out
-    # A test block with a syntax error is reported, not skipped.
-    (tmp_path / "sub" / "bad.lmp").write_text(PROGRAM.replace('expect category == "war"', 'expect category =='))
-    code, out, _ = run(capsys, "test", str(tmp_path), "--model", WAR)
-    assert code == 2 and "error[E001]" in out
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "bad.lmp").write_text(PROGRAM.replace('expect category == "war"', 'expect categry == "war"'))
     code, out, _ = run(capsys, "test", str(tmp_path), "--model", WAR)
@@ -96,6 +92,10 @@ def test_folder_is_searched_and_check_errors_exit_2(capsys: pytest.CaptureFixtur
     (tmp_path / "sub" / "bad.lmp").write_text("module Broken( {\n")
     code, out, _ = run(capsys, "test", str(tmp_path), "--model", WAR)
     assert code == 0 and "M::battle" in out
+    # A test block with a syntax error is reported, not skipped.
+    (tmp_path / "sub" / "bad.lmp").write_text(PROGRAM.replace('expect category == "war"', 'expect category =='))
+    code, out, _ = run(capsys, "test", str(tmp_path), "--model", WAR)
+    assert code == 2 and "error[E001]" in out
 
 
 def test_repeat_reports_a_pass_rate(capsys: pytest.CaptureFixture[str], prog: Path) -> None:
