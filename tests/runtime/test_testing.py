@@ -97,6 +97,7 @@ def test_pass_fail_and_soft_check() -> None:
     assert "exact(example, result)" in treaty.expectations[1].message
     assert treaty.prompt_tokens > 0 and treaty.completion_tokens > 0 and treaty.calls == 1
     assert treaty.cache_hits == 0 and treaty.model_ids == ["fake"]
+    assert [r.messages[-1]["content"] for r in treaty.records][0].count("Treaty of Westphalia") == 1
     # `check confidence contains 1` cannot be evaluated on a float: reported as a failed check.
     sig = results["sig"]
     assert sig.status == "pass" and "could not be evaluated" in sig.failed_checks[0].message

@@ -172,6 +172,8 @@ class TestResult:
     models: dict[str, str] = field(default_factory=dict)  # role overrides of this run ({} = as declared)
     model_ids: list[str] = field(default_factory=list)  # the models that answered (from the call records)
     attempt: int = 1
+    # The model calls of this run, scrubbed (messages, response, params): the raw requests for a playground.
+    records: list[Any] = field(default_factory=list, repr=False)
 
     @property
     def name(self) -> str:
@@ -205,7 +207,7 @@ class TestResult:
                 "error": self.error, "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
                 "latency_ms": round(self.latency_ms, 1), "cost": self.cost, "calls": self.calls,
                 "cache_hits": self.cache_hits, "models": self.models, "model_ids": self.model_ids,
-                "attempt": self.attempt}
+                "attempt": self.attempt, "call_ids": [r.id for r in self.records]}
 
 
 # ------------------------------------------------------------------ judging expectations
@@ -324,6 +326,7 @@ def _run_one(interp: Any, case: TestCase, models: dict[str, str], attempt: int, 
             result.latency_ms = (time.perf_counter() - start) * 1000
             result.error = _error_text(exc)
             result.status = "error"
+    result.records = list(calls)
     for rec in calls:
         result.calls += 1
         result.cache_hits += int(rec.cached)
