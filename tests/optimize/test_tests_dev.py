@@ -70,3 +70,16 @@ def test_lmp_eval_dev_tests(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     out = capsys.readouterr().out
     assert code == 0
     assert "exact_match: 0.500" in out and "n=2" in out
+
+
+def test_test_blocks_do_not_change_the_program_hash() -> None:
+    """A state file stays "made for this program" when tests are added, edited or removed."""
+    from lmp.optimize.state import program_hash
+
+    plain = PROGRAM.split("test battle")[0].rstrip("\n") + "\n"
+    with_tests = plain + '\n# Tests (a comment that introduces them)\n' + PROGRAM[PROGRAM.index("test battle"):]
+    a = program_hash(load_text(plain, "/tmp/h.lmp").program)
+    assert a == program_hash(load_text(with_tests, "/tmp/h.lmp").program)
+    assert a == program_hash(load_text(with_tests.replace('"Battle of Nineveh"', '"Other"'), "/tmp/h.lmp").program)
+    # Anything else still changes it.
+    assert a != program_hash(load_text(plain.replace("in  event", "in event2"), "/tmp/h.lmp").program)
