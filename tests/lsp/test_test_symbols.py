@@ -23,6 +23,7 @@ metric exact(example, pred) -> bool {
 test battle for M {
   event: "Battle of X"
   check exact(example, result)
+  expect category != "" and result.category != "x"
 }
 '''
 
@@ -36,7 +37,7 @@ def test_tests_are_document_symbols() -> None:
     syms = document_symbols(index(), LineMap(TEXT))
     test = syms[-1]
     assert (test.name, test.kind, test.detail) == ("test battle", lsp.SymbolKind.Event, "for M")
-    assert test.range.start.line == 11 and test.range.end.line == 14
+    assert test.range.start.line == 11 and test.range.end.line == 15
     assert test.selection_range.start == lsp.Position(line=11, character=5)
 
 
@@ -48,3 +49,14 @@ def test_target_input_and_metric_resolve_to_their_declarations() -> None:
     assert field is not None and field.kind == "param"
     metric = idx.at(TEXT.index("exact(example, result)"))
     assert metric is not None and metric.kind == "metric"
+
+
+def test_output_names_in_expectations_resolve_to_the_output_field() -> None:
+    idx = index()
+    bare = idx.at(TEXT.index('category != ""'))
+    attr = idx.at(TEXT.index('category != "x"'))
+    for occ in (bare, attr):
+        assert occ is not None and occ.kind == "output" and occ.key == ("mout", "/tmp/sym.lmp", "M", "category")
+    definition = idx.defs[bare.key]  # type: ignore[union-attr]
+    assert TEXT[definition.span.start:definition.span.end] == "category"
+    assert definition.span.line == 2
