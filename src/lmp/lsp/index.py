@@ -157,6 +157,10 @@ class FileIndex:
             self.add(decl.name_span, decl_key(decl, path), "model", True, decl)
         elif isinstance(decl, ir.Example):
             self._example(decl)
+        elif isinstance(decl, ir.TestBlock):
+            from lmp.lsp.test_refs import index_test
+
+            index_test(self, decl)
 
     def _sig_fields(self, sig: ir.Signature) -> None:
         for f in (*sig.inputs, *sig.outputs):
