@@ -145,6 +145,16 @@ class LmpLanguageServer(LanguageServer):
         self._ws_lock = threading.Lock()
         self.incremental = _install_incremental_parse()
         self.publish_times: list[float] = []
+        self._playground: Any = None
+
+    @property
+    def playground(self) -> Any:
+        """Runs started from the editor and their history (lmp.lsp.playground), made on first use."""
+        if self._playground is None:
+            from lmp.lsp.playground import Playground
+
+            self._playground = Playground()
+        return self._playground
 
     # ------------------------------------------------------------ documents and analysis
 
@@ -875,7 +885,14 @@ def create_server() -> LmpLanguageServer:
         for target, span in F.preview_targets(a.index):
             out.append(lsp.CodeLens(range=lm.range(span), command=lsp.Command(
                 title="Preview prompt", command="lmp.previewPrompt", arguments=[a.uri, target])))
+        from lmp.lsp import playground
+
+        out.extend(playground.code_lenses(a.loaded.program, a.path, a.uri, lm))
         return out
+
+    from lmp.lsp.playground import register as register_playground
+
+    register_playground(ls, guarded, _as_dict)
 
     @ls.feature("lmp/previewPrompt")
     @guarded(raise_errors=True)
