@@ -693,16 +693,18 @@ class Checker:
                     or NONE in (lt, rt)):
                 self.report("E061", f"comparing `{lt.render()}` with `{rt.render()}` is always "
                             f"{'false' if e.op == '==' else 'true'}", e.span)
-        elif e.op in ("in", "not in"):
-            container = strip_optional(rt)
+        elif e.op in ("in", "not in", "contains"):
+            # `a contains b` is `b in a`.
+            item_e, item_t, box_e, box_t = (e.right, rt, e.left, lt) if e.op == "contains" else (e.left, lt, e.right, rt)
+            container = strip_optional(box_t)
             if isinstance(container, ListType):
-                self.check_member(container.item, e.left)
+                self.check_member(container.item, item_e)
                 # `r.topic in ["sports", "sprots"]`: each listed string must be a member of the union.
-                if isinstance(e.right, ir.ListExpr):
-                    for item in e.right.items:
-                        self.check_member(lt, item)
+                if isinstance(box_e, ir.ListExpr):
+                    for item in box_e.items:
+                        self.check_member(item_t, item)
             elif not (is_assignable(container, STR) or isinstance(container, (DictType, AnyType))):
-                self.report("E061", f"`{rt.render()}` is not a list, dict or string", e.right.span)
+                self.report("E061", f"`{box_t.render()}` is not a list, dict or string", box_e.span)
         else:
             ok = (lt in (INT, FLOAT) and rt in (INT, FLOAT)) or (is_assignable(lt, STR) and is_assignable(rt, STR))
             if not ok and not isinstance(lt, AnyType) and not isinstance(rt, AnyType):

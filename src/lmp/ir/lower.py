@@ -42,6 +42,7 @@ _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}
 GENERICS = {"list": 1, "dict": 2}
 _PRECEDENCE = {"or": 1, "and": 2, "==": 3, "!=": 3, "<": 3, "<=": 3, ">": 3, ">=": 3, "in": 3, "not in": 3,
+               "contains": 3,
                "+": 4, "-": 4, "*": 5, "/": 5, "%": 5}
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 # What a line of a module body assigns: `name =`, `name: T =`, `name +=`, `let name =`, `for name in`.
@@ -536,6 +537,11 @@ class Lowering:
         self.program.examples.append(ex)
         self.program.decls.append(ex)
         return ex
+
+    def _test_decl(self, t: Tree) -> ir.TestBlock:
+        from lmp.ir.lower_tests import lower_test
+
+        return lower_test(self, t)
 
     def _import_decl(self, t: Tree) -> ir.Import:
         tok = t.children[0]

@@ -81,7 +81,7 @@ class BinOp(Expr):
 
 @dataclass(eq=False)
 class Compare(Expr):
-    op: str  # == != < <= > >= in "not in"
+    op: str  # == != < <= > >= in "not in" contains
     left: Expr
     right: Expr
 
@@ -338,6 +338,33 @@ class Example(Decl):
 
 
 @dataclass(eq=False)
+class Expectation:
+    """One line of a test: `expect EXPR` (hard: a false value fails the test) or `check EXPR` (soft:
+    reported, never fails it)."""
+
+    kind: str  # "expect" | "check"
+    expr: Expr
+    span: Span = NO_SPAN  # the whole line, keyword included
+
+    @property
+    def hard(self) -> bool:
+        return self.kind == "expect"
+
+
+@dataclass(eq=False)
+class TestBlock(Decl):
+    """`test NAME for TARGET { field: value ... expect EXPR ... check EXPR }`: inputs for a module or a
+    signature and expectations over its typed outputs (lmp.runtime.testing runs it)."""
+
+    __test__ = False  # not a pytest test class
+
+    target: str = ""
+    target_span: Span = field(default=NO_SPAN, kw_only=True)
+    inputs: list[KwArg] = field(default_factory=list)
+    expectations: list[Expectation] = field(default_factory=list)
+
+
+@dataclass(eq=False)
 class Import(Decl):
     """`import "other.lmp"`: `name` holds the path as written."""
 
@@ -370,6 +397,7 @@ class Program:
     tool_servers: dict[str, ToolServer] = field(default_factory=dict)
     models: dict[str, ModelDecl] = field(default_factory=dict)
     examples: list[Example] = field(default_factory=list)
+    tests: list[TestBlock] = field(default_factory=list)  # this file's, in source order
     imports: list[Import] = field(default_factory=list)
     decls: list[Decl] = field(default_factory=list)  # in source order, this file only
     comments: list[Comment] = field(default_factory=list)

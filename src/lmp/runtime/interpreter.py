@@ -414,6 +414,8 @@ class Interpreter:
                 return left in right
             if op == "not in":
                 return left not in right
+            if op == "contains":
+                return right in left
         except TypeError:
             raise LmpRuntimeError(f"{self._where(expr.span)}: cannot compare {describe(left)} with "
                                   f"{describe(right)} using `{op}`") from None

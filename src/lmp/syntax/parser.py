@@ -30,8 +30,9 @@ __all__ = ["MAX_FILE_BYTES", "ParseResult", "parse", "parse_signature_spec"]
 _MAX_TRIES_PER_DECL = 8
 _MAX_SYNTAX_ERRORS = 50
 
-_DECL_KEYWORDS = ("type", "signature", "module", "metric", "tool", "retriever", "model", "example", "import")
-_LINE_KEYWORDS = ("return", "let", "for", "if", "elif", "else", "in", "out")
+_DECL_KEYWORDS = ("type", "signature", "module", "metric", "tool", "retriever", "model", "example", "test",
+                  "import")
+_LINE_KEYWORDS = ("return", "let", "for", "if", "elif", "else", "in", "out", "expect", "check")
 _ALL_KEYWORDS = frozenset(_DECL_KEYWORDS + _LINE_KEYWORDS + (
     "and", "or", "not", "using", "as", "true", "false", "none", "True", "False", "None"))
 _DECL_START = re.compile(r"(?:" + "|".join(_DECL_KEYWORDS) + r")\b")

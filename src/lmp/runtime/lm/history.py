@@ -7,6 +7,7 @@ are scrubbed before a record is stored anywhere.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import os
@@ -161,6 +162,8 @@ class History:
                 with self.path.open("a", encoding="utf-8") as fh:
                     fh.write(line + "\n")
         _LAST_CALL.set((self, clean, record.response))
+        for sink in _OBSERVERS.get():
+            sink.append(clean)  # list.append is atomic: worker threads of one run may add at once
         return clean
 
     def add_coercions(self, record: CallRecord, notes: list[str]) -> None:
@@ -225,6 +228,23 @@ class History:
                 out.append(record)
                 by_id[record.id] = record
         return out[-limit:] if limit else out
+
+
+# Lists collecting every record added in a context (and in contexts copied from it: worker threads,
+# `parallel` items): what one test or one playground run cost, while other runs share the History.
+_OBSERVERS: contextvars.ContextVar[tuple[list[CallRecord], ...]] = contextvars.ContextVar(
+    "lmp_call_observers", default=())
+
+
+@contextlib.contextmanager
+def observe_calls() -> Iterator[list[CallRecord]]:
+    """`with observe_calls() as calls:` the scrubbed records of the model calls made inside."""
+    calls: list[CallRecord] = []
+    token = _OBSERVERS.set((*_OBSERVERS.get(), calls))
+    try:
+        yield calls
+    finally:
+        _OBSERVERS.reset(token)
 
 
 # The newest record this thread or task added, with its unscrubbed response: the adapter that
