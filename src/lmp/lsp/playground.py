@@ -111,11 +111,9 @@ def run_targets(program: ir.Program, path: str) -> list[RunTarget]:
 
 
 def _test_cases(program: ir.Program, path: str) -> list[RunTarget]:
-    """Test blocks (lmp.runtime.testing), when this build of lmp has them."""
-    try:
-        from lmp.runtime import testing  # noqa: PLC0415 - optional until `test` blocks land
-    except ImportError:
-        return []
+    """The file's `test` blocks (lmp.runtime.testing.discover)."""
+    from lmp.runtime import testing
+
     out: list[RunTarget] = []
     try:
         cases = testing.discover(program)
@@ -123,12 +121,11 @@ def _test_cases(program: ir.Program, path: str) -> list[RunTarget]:
         log.exception("discovering tests failed")
         return []
     for case in cases:
-        span = getattr(case, "name_span", None) or getattr(case, "span", None)
-        case_path = getattr(case, "path", None) or (span.path if span is not None and hasattr(span, "path") else None)
-        if span is None or case_path not in (None, path):
+        if case.path not in (None, path):
             continue
-        target = str(getattr(case, "target", "") or "")
-        out.append(RunTarget("test", str(case.name), span, target, _params_of(program, target), has_inputs=True))
+        span = case.block.name_span if case.block.name_span.end > case.block.name_span.start else case.span
+        out.append(RunTarget("test", case.name, span, case.target, _params_of(program, case.target),
+                             has_inputs=True))
     return out
 
 
@@ -287,7 +284,12 @@ class Playground:
                 raise PlaygroundError(f"example `{name}`: `{ex.target}` is not a module or signature that can run")
             given, expected = self._example_values(program, ex, target)
         elif kind == "test":
-            raise PlaygroundError("test blocks run with `lmp/runTest`")
+            from lmp.runtime import testing
+
+            if not any(t.name == name for t in testing.discover(program)):
+                raise PlaygroundError(f"no test `{name}` in {os.path.basename(path)}")
+            return {"kind": "test", "name": name, "names": [name], "target": "", "inputs": {}, "expected": {},
+                    "key": self.key_of(path, "test", name)}
         else:
             target = name
             if kind == "module" and (name not in program.modules or program.modules[name].is_metric):
@@ -430,8 +432,72 @@ class Playground:
             records = self.history.records()[before:]
             return self._result(program, plan, values, error, records, requests, elapsed)
 
+    def execute_tests(self, program: ir.Program, path: str, names: list[str] | None, *, state: Any,
+                      models: dict[str, str] | None, no_cache: bool, emit: Any, cancelled: threading.Event,
+                      to_range: Any, on_result: Any = None, started: threading.Event | None = None,
+                      ) -> list[dict[str, Any]]:
+        """Run the file's test blocks (all, or those named) one after the other through
+        lmp.runtime.testing; each result (a run like `execute`'s, plus its expectations with their
+        ranges) is kept in the history and handed to `on_result` as soon as it is ready."""
+        from lmp.runtime import settings, testing
+        from lmp.runtime.interpreter import Interpreter
+        from lmp.runtime.lm import wiretap
+
+        with self._busy:
+            if started is not None:
+                started.set()
+            cases = [c for c in testing.discover(program) if c.path in (None, path)]
+            if names:
+                wanted = set(names)
+                cases = [c for c in cases if c.name in wanted]
+                unknown = wanted - {c.name for c in cases}
+                if unknown:
+                    raise PlaygroundError(f"no test {', '.join(f'`{n}`' for n in sorted(unknown))} in "
+                                          f"{os.path.basename(path)}")
+            requests: list[dict[str, Any]] = []
+            out: list[dict[str, Any]] = []
+            mark = [len(self.history), 0]
+
+            def tap(lm: Any, messages: list[Any], request: dict[str, Any]) -> None:
+                requests.append(build_curl(lm, messages, request))
+
+            def done(res: Any) -> None:
+                records = self.history.records()[mark[0]:]
+                reqs = requests[mark[1]:]
+                mark[0], mark[1] = len(self.history), len(requests)
+                data = self._test_result(program, path, res, records, reqs, to_range)
+                out.append(data)
+                emit(f"{len(out)}/{len(cases)} {res.name}: {res.status}", int(100 * len(out) / max(1, len(cases))))
+                if on_result is not None:
+                    on_result(data)
+
+            overrides: dict[str, Any] = {"history": self.history}
+            if no_cache:
+                overrides["cache"] = False
+            with settings.context(**overrides), wiretap.observe(tap):
+                interp = Interpreter(program, state)
+                # One at a time: each result's calls and requests are the ones made since the last result.
+                testing.run_tests(interp, cases, models=models or None, concurrency=1, on_result=done,
+                                  cancel=cancelled)
+            return out
+
+    def _test_result(self, program: ir.Program, path: str, res: Any, records: list[Any],
+                     requests: list[dict[str, Any]], to_range: Any) -> dict[str, Any]:
+        plan = {"kind": "test", "name": res.name, "target": res.target, "inputs": res.case.inputs,
+                "expected": {}, "key": self.key_of(path, "test", res.name)}
+        error = {"type": "TestError", "message": scrub(res.error)} if res.error and res.status == "error" else None
+        values = res.outputs or {}
+        extra = {
+            "status": res.status,
+            "expectations": [{"kind": e.kind, "source": scrub(e.source), "passed": e.passed,
+                              "message": scrub(e.message), "range": to_range(e.span)} for e in res.expectations],
+            "range": to_range(res.case.block.name_span),
+        }
+        return self._result(program, plan, values, error, records, requests, res.latency_ms / 1000, extra)
+
     def _result(self, program: ir.Program, plan: dict[str, Any], values: dict[str, Any], error: dict[str, Any] | None,
-                records: list[Any], requests: list[dict[str, Any]], elapsed: float) -> dict[str, Any]:
+                records: list[Any], requests: list[dict[str, Any]], elapsed: float,
+                extra: dict[str, Any] | None = None) -> dict[str, Any]:
         out_types = _output_types(program, plan["target"])
         outputs = [{"name": k, "type": out_types.get(k), "value": scrub_data(v)} for k, v in values.items()]
         calls = []
@@ -473,11 +539,11 @@ class Playground:
             "model": calls[0]["model"] if calls else None,
             "calls": calls, "curl": curl, "curlNote": curl_note, "error": error, "time": time.time(),
         }
+        data.update(extra or {})
         prev = self.previous(plan["key"])
         data["diff"] = diff_runs(prev.data, data) if prev is not None else None
         self.remember(Run(run_id, plan["key"], data))
-        data["history"] = [_summary(d) for d in self.listing(plan["key"])]
-        return data
+        return {**data, "history": [_summary(d) for d in self.listing(plan["key"])]}
 
 
 def _required(program: ir.Program, target: str, name: str) -> bool:
@@ -539,9 +605,8 @@ def diff_runs(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- the LSP side
 
 
-async def run_request(ls: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """`lmp/run`: params {uri, kind?, name, inputs?, models?, noCache?, workDoneToken?}."""
-    from lsprotocol import types as lsp
+async def _loaded(ls: Any, params: dict[str, Any]) -> Any:
+    """The analysis of `params.uri` (the open buffer, else the file on disk); refuses a program with errors."""
     from pygls.exceptions import JsonRpcException
 
     from lmp.lsp.server import REQUEST_FAILED
@@ -552,20 +617,27 @@ async def run_request(ls: Any, params: dict[str, Any]) -> dict[str, Any]:
     analysis = await ls.fresh(uri)
     if analysis is None:
         analysis = await ls._analyze_closed(uri)
-    loaded = analysis.loaded
-    if loaded.errors:
-        first = loaded.errors[0]
+    errors = analysis.loaded.errors
+    if errors:
+        first = errors[0]
         where = f"{os.path.basename(first.path or analysis.path)}:{first.span.line + 1}:{first.span.col + 1}"
-        raise JsonRpcException(f"the program has {len(loaded.errors)} error(s); fix them before running "
+        raise JsonRpcException(f"the program has {len(errors)} error(s); fix them before running "
                                f"(first: {where} {first.message})", code=REQUEST_FAILED)
+    return analysis
+
+
+async def _in_thread(ls: Any, params: dict[str, Any], title: str, name: str, work: Any) -> Any:
+    """Run `work(emit, cancelled, started)` on a thread of its own under work-done progress. A
+    $/cancelRequest (or "cancel" on the progress) sets `cancelled`; the run stops at the model's next
+    chunk (a test run after the test under way) and the request answers "cancelled"."""
+    from lsprotocol import types as lsp
+    from pygls.exceptions import JsonRpcException
+
+    from lmp.lsp.server import REQUEST_FAILED
+    from lmp.runtime.streaming import StreamCancelled
+
     pg: Playground = ls.playground
-    try:
-        plan = pg.prepare(loaded.program, analysis.path, params)
-    except PlaygroundError as exc:
-        raise JsonRpcException(str(exc), code=REQUEST_FAILED) from None
-    token = params.get("workDoneToken")
-    progress = _Progress(ls, token)
-    title = f"lmp: running {plan['kind']} {plan['name']}"
+    progress = _Progress(ls, params.get("workDoneToken"))
     cancelled = threading.Event()
     started = threading.Event()
     loop = asyncio.get_running_loop()
@@ -573,15 +645,12 @@ async def run_request(ls: Any, params: dict[str, Any]) -> dict[str, Any]:
     def emit(message: str, percentage: int | None) -> None:
         loop.call_soon_threadsafe(progress.report, message, percentage)
 
-    state = ls.state_path(analysis.path)
-    models = params.get("models") if isinstance(params.get("models"), dict) else None
     ctx = contextvars.copy_context()
-    future: asyncio.Future[dict[str, Any]] = loop.create_future()
+    future: asyncio.Future[Any] = loop.create_future()
 
-    def work() -> None:
+    def body() -> None:
         try:
-            result = ctx.run(pg.execute, loaded.program, plan, state=state, models=models,
-                             no_cache=bool(params.get("noCache")), emit=emit, cancelled=cancelled, started=started)
+            result = ctx.run(work, emit, cancelled, started)
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
             loop.call_soon_threadsafe(_settle, future, None, exc)
             return
@@ -589,29 +658,105 @@ async def run_request(ls: Any, params: dict[str, Any]) -> dict[str, Any]:
 
     await progress.begin(title, "waiting for the previous run…" if pg._busy.locked() else "starting…")
     progress.on_cancel(cancelled.set)
-    threading.Thread(target=work, daemon=True, name=f"lmp-run-{plan['name']}").start()
+    threading.Thread(target=body, daemon=True, name=f"lmp-run-{name}").start()
     try:
         result = await future
     except asyncio.CancelledError:
-        # $/cancelRequest: stop the run at the model's next chunk, then let pygls answer "cancelled".
+        # $/cancelRequest: stop the run, then let pygls answer "cancelled".
         cancelled.set()
         progress.end("cancelled")
         raise
     except PlaygroundError as exc:
         progress.end(str(exc))
         raise JsonRpcException(str(exc), code=REQUEST_FAILED) from None
-    except BaseException as exc:
-        from lmp.runtime.streaming import StreamCancelled
-
-        if isinstance(exc, StreamCancelled):
-            progress.end("cancelled")
-            raise JsonRpcException("the run was cancelled", code=lsp.LSPErrorCodes.RequestCancelled) from None
-        progress.end(f"failed: {exc}")
+    except StreamCancelled:
+        progress.end("cancelled")
+        raise JsonRpcException("the run was cancelled", code=lsp.LSPErrorCodes.RequestCancelled) from None
+    except Exception as exc:
+        progress.end(f"failed: {scrub(str(exc))}")
         raise
-    summary = (f"{result['status']} in {result['latencyMs'] / 1000:.2f} s · {result['tokens']['total']} tokens"
-               + (" · cached" if result["cacheHit"] else ""))
-    progress.end(summary)
+    progress.end(_done_message(result))
     return result
+
+
+def _done_message(result: Any) -> str:
+    if isinstance(result, dict) and "results" in result:
+        runs = result["results"]
+        counts = {k: sum(1 for r in runs if r["status"] == k) for k in ("pass", "fail", "error", "cancelled")}
+        return " · ".join(f"{n} {k}" for k, n in counts.items() if n) or "no tests"
+    return (f"{result['status']} in {result['latencyMs'] / 1000:.2f} s · {result['tokens']['total']} tokens"
+            + (" · cached" if result["cacheHit"] else ""))
+
+
+def _span_to_range(ls: Any, analysis: Any) -> Any:
+    lm = analysis.linemap(analysis.path, ls.encoding)
+
+    def to_range(span: Span) -> dict[str, Any]:
+        r = lm.range(span)
+        return {"start": {"line": r.start.line, "character": r.start.character},
+                "end": {"line": r.end.line, "character": r.end.character}}
+
+    return to_range
+
+
+async def run_request(ls: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """`lmp/run`: params {uri, kind?, name, inputs?, models?, noCache?, workDoneToken?}."""
+    from pygls.exceptions import JsonRpcException
+
+    from lmp.lsp.server import REQUEST_FAILED
+
+    analysis = await _loaded(ls, params)
+    program = analysis.loaded.program
+    pg: Playground = ls.playground
+    try:
+        plan = pg.prepare(program, analysis.path, params)
+    except PlaygroundError as exc:
+        raise JsonRpcException(str(exc), code=REQUEST_FAILED) from None
+    state = ls.state_path(analysis.path)
+    models = params.get("models") if isinstance(params.get("models"), dict) else None
+    no_cache = bool(params.get("noCache"))
+    to_range = _span_to_range(ls, analysis)
+
+    def work(emit: Any, cancelled: threading.Event, started: threading.Event) -> dict[str, Any]:
+        if plan["kind"] == "test":
+            runs = pg.execute_tests(program, analysis.path, plan["names"], state=state, models=models,
+                                    no_cache=no_cache, emit=emit, cancelled=cancelled, to_range=to_range,
+                                    started=started)
+            if not runs or runs[0]["status"] == "cancelled":
+                from lmp.runtime.streaming import StreamCancelled
+
+                raise StreamCancelled
+            return runs[0]
+        return pg.execute(program, plan, state=state, models=models, no_cache=no_cache, emit=emit,
+                          cancelled=cancelled, started=started)
+
+    return await _in_thread(ls, params, f"lmp: running {plan['kind']} {plan['name']}", plan["name"], work)
+
+
+async def run_tests_request(ls: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """`lmp/runTests`: params {uri, names?: [test names] (default: every test of the file), models?,
+    noCache?, workDoneToken?}. Each result is also sent as an `lmp/testResult` notification
+    ({uri, result}) as soon as it is ready, so the Testing view marks tests one by one."""
+    analysis = await _loaded(ls, params)
+    program = analysis.loaded.program
+    pg: Playground = ls.playground
+    names = params.get("names") if isinstance(params.get("names"), list) else None
+    models = params.get("models") if isinstance(params.get("models"), dict) else None
+    uri = params["uri"]
+    loop = asyncio.get_running_loop()
+
+    def notify(result: dict[str, Any]) -> None:
+        loop.call_soon_threadsafe(ls.protocol.notify, "lmp/testResult", {"uri": uri, "result": result})
+
+    def work(emit: Any, cancelled: threading.Event, started: threading.Event) -> dict[str, Any]:
+        runs = pg.execute_tests(program, analysis.path, [str(n) for n in names or []] or None,
+                                state=ls.state_path(analysis.path), models=models,
+                                no_cache=bool(params.get("noCache")), emit=emit, cancelled=cancelled,
+                                to_range=_span_to_range(ls, analysis), on_result=notify, started=started)
+        return {"uri": uri, "results": runs}
+
+    label = f"{len(names)} test(s)" if names else f"the tests of {os.path.basename(analysis.path)}"
+    return await _in_thread(ls, params, f"lmp: running {label}", "tests", work)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
@@ -695,6 +840,11 @@ def register(ls: Any, guarded: Any, as_dict: Any) -> None:
     @guarded(raise_errors=True)
     async def run(ls: Any, params: Any) -> dict[str, Any]:
         return await run_request(ls, as_dict(params) or {})
+
+    @ls.feature("lmp/runTests")
+    @guarded(raise_errors=True)
+    async def run_tests(ls: Any, params: Any) -> dict[str, Any]:
+        return await run_tests_request(ls, as_dict(params) or {})
 
     @ls.feature("lmp/runTargets")
     @guarded(raise_errors=True)
