@@ -472,6 +472,9 @@ class LmpLanguageServer(LanguageServer):
                 target = (preds or [t for t, _ in targets] or [None])[0]
         if not target:
             raise JsonRpcException("no predictor or signature to preview here", code=REQUEST_FAILED)
+        module = analysis.loaded.program.modules.get(target)
+        if module is not None and module.predictors:
+            target = module.predictors[0].id  # a module (the playground's run target): its first predictor
         return analysis, target
 
     async def _analyze_closed(self, uri: str) -> Analysis:
