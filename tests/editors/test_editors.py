@@ -172,7 +172,7 @@ def vscode_run():
         env["LMP_COMMAND"] = lmp
     result_file = ARTIFACTS / "result.json"
     result_file.unlink(missing_ok=True)
-    r = _run(["node", str(EXT / "test" / "run-vscode-test.mjs")], env=env, timeout=180)
+    r = _run(["node", str(EXT / "test" / "run-vscode-test.mjs")], env=env, timeout=300)
     result = json.loads(result_file.read_text()) if result_file.exists() else None
     return r, result
 

@@ -86,7 +86,7 @@ details.msg > summary { cursor: pointer; list-style-position: inside; }
 button.copy { font-size: 0.8em; margin-left: 6px; padding: 0 6px; cursor: pointer; border: none; border-radius: 3px;
   color: var(--vscode-button-secondaryForeground); background: var(--vscode-button-secondaryBackground); }
 .layout.with-runs { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 16px; }
-@media (max-width: 800px) { .layout.with-runs { display: block; } }
+@media (max-width: 800px) { .layout.with-runs { display: flex; flex-direction: column; } .layout.with-runs .runs { order: -1; } }
 .runs h2 { font-size: 1em; margin: 10px 0 4px; }
 details.run { border: 1px solid var(--vscode-panel-border, #8884); border-radius: 8px; margin: 8px 0; padding: 4px 8px; }
 details.run > summary { cursor: pointer; }

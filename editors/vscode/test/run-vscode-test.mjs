@@ -9,7 +9,7 @@
 //                    server-dependent checks run (they are SKIPPED, never PASS, when it is missing)
 //   CHROMIUM         browser binary (default: chromium)
 //   ARTIFACTS_DIR    where the screenshot and result go (default: <repo>/.ci/artifacts/vscode)
-//   LMP_VSCODE_TEST_TIMEOUT  overall timeout in seconds (default 110)
+//   LMP_VSCODE_TEST_TIMEOUT  overall timeout in seconds (default 200)
 //   LMP_ALLOW_SKIP_SERVER=1  allow skipping the server checks although src/lmp/lsp/server.py exists
 //   --stub           use test/stub-server/lmp_stub.py (run by $LMP_STUB_PYTHON, default python3, which needs pygls)
 //                    instead of the real `lmp lsp`: checks the client against the documented contract alone
@@ -26,7 +26,7 @@ const extDir = path.resolve(here, '..');
 const repo = path.resolve(extDir, '..', '..');
 const t0 = Date.now();
 const log = (...a) => console.log(`[vscode-test ${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
-const overallMs = Number(process.env.LMP_VSCODE_TEST_TIMEOUT ?? 110) * 1000;
+const overallMs = Number(process.env.LMP_VSCODE_TEST_TIMEOUT ?? 200) * 1000;
 
 const cacheDir = process.env.LMP_EDITORS_CACHE ?? path.join(os.homedir(), '.cache', 'lmp-editors');
 const codeServerDir = process.env.CODE_SERVER_DIR ?? path.join(cacheDir, 'code-server');
@@ -256,9 +256,28 @@ try {
   await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 30000 });
   log('workbench loading');
 
-  // 6. Wait for the suite's result file (done=true).
+  // 6. Wait for the suite's result file (done=true). Meanwhile the suite may ask for screenshots of the
+  // workbench at chosen moments: it writes .lmp-test/shot-NAME.req and waits for shot-NAME.done.
+  fs.mkdirSync(artifacts, { recursive: true });
+  const shots = [];
   let result;
   while (!result) {
+    for (const f of fs.readdirSync(path.join(ws, '.lmp-test'))) {
+      const m = /^shot-([\w-]+)\.req$/.exec(f);
+      if (!m) {
+        continue;
+      }
+      const shot = path.join(artifacts, `${m[1]}.png`);
+      try {
+        await new Promise((r) => setTimeout(r, 400)); // let the webview and the editor paint
+        await page.screenshot({ path: shot });
+        shots.push(shot);
+        log(`screenshot: ${shot}`);
+      } catch (err) {
+        log(`screenshot ${m[1]} failed: ${err}`);
+      }
+      fs.renameSync(path.join(ws, '.lmp-test', f), path.join(ws, '.lmp-test', `shot-${m[1]}.done`));
+    }
     if (fs.existsSync(resultFile)) {
       try {
         const r = JSON.parse(fs.readFileSync(resultFile, 'utf8'));
@@ -278,14 +297,13 @@ try {
   log(`suite finished in ${(result.elapsedMs / 1000).toFixed(1)}s on VS Code ${result.vscodeVersion}`);
 
   // 7. Screenshot of the workbench with the preview panel, then release the suite.
-  fs.mkdirSync(artifacts, { recursive: true });
   // Wait (bounded) until the preview webview has painted its messages, then take the picture.
   let painted = false;
   const paintDeadline = Date.now() + (result.checks.some((c) => c.name.startsWith('preview') && c.status === 'PASS') ? 10000 : 1500);
   while (Date.now() < paintDeadline && !painted) {
     for (const frame of page.frames()) {
       try {
-        if (await frame.evaluate(() => !!document.querySelector('section.msg'))) {
+        if (await frame.evaluate(() => !!document.querySelector('.msg'))) {
           painted = true;
           break;
         }
