@@ -184,6 +184,9 @@ def test_vscode_extension_in_code_server(vscode_run):
     failed = [c for c in result["checks"] if c["status"] == "FAIL"]
     assert not failed, json.dumps(failed, indent=2)
     assert (ARTIFACTS / "preview-panel.png").exists()
+    # the playground's screenshots: a module run from its lens, and the Testing view after a run
+    for shot in ("run-panel.png", "testing-view.png"):
+        assert (ARTIFACTS / shot).exists() and (ARTIFACTS / shot).stat().st_size > 10_000, shot
     # Details name workspace files relative to the workspace, not by the runner's temporary absolute path.
     absolute = [c["detail"] for c in result["checks"] if "/ws/" in c["detail"]]
     assert not absolute, absolute
@@ -227,3 +230,5 @@ def test_vscode_language_server_features(vscode_run):
         pytest.skip(f"{len(skipped)} server checks skipped: {skipped[0]['detail']}")
     names = {c["name"] for c in result["checks"] if c["status"] == "PASS"}
     assert any("diagnostics" in n for n in names) and any("preview" in n for n in names), names
+    for part in ("▶ Run on a module", "Testing view", "restored after a window reload", '"Run module" goes through'):
+        assert any(part in n for n in names), (part, names)
