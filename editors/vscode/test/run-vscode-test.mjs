@@ -16,6 +16,7 @@
 // Exit code: 0 only if the suite wrote a result file with status PASS.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -103,6 +104,47 @@ fs.mkdirSync(path.join(ws, '.lmp-test'));
 for (const f of fs.readdirSync(path.join(extDir, 'test', 'workspace'))) {
   fs.copyFileSync(path.join(extDir, 'test', 'workspace', f), path.join(ws, f));
 }
+// A loopback OpenAI-compatible fake model for the playground's HTTP checks (request as cURL, cache hits):
+// "Wars and Conflicts" when the input mentions Nineveh, else "Science and Innovation"; streams when asked.
+const fakeModel = http.createServer((req, res) => {
+  let raw = '';
+  req.on('data', (c) => (raw += c));
+  req.on('end', () => {
+    let body = {};
+    try {
+      body = JSON.parse(raw || '{}');
+    } catch {
+      /* answered below */
+    }
+    const user = (body.messages ?? []).filter((m) => m.role === 'user').map((m) => String(m.content)).join(' ');
+    const category = /Nineveh/.test(user) ? 'Wars and Conflicts' : 'Science and Innovation';
+    const text = `[[ ## category ## ]]\n${category}\n\n[[ ## completed ## ]]`;
+    const usage = { prompt_tokens: Math.ceil(raw.length / 4), completion_tokens: 9, total_tokens: Math.ceil(raw.length / 4) + 9 };
+    if (!req.url.endsWith('/chat/completions')) {
+      res.writeHead(404).end('{}');
+      return;
+    }
+    if (body.stream) {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      for (const piece of text.split(/(?<=\s)/)) {
+        res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: piece } }] })}\n\n`);
+      }
+      res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage })}\n\n`);
+      res.end('data: [DONE]\n\n');
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }], usage }));
+  });
+});
+await new Promise((resolve) => fakeModel.listen(0, '127.0.0.1', resolve));
+fakeModel.unref();
+fs.writeFileSync(
+  path.join(ws, 'http.lmp'),
+  fs.readFileSync(path.join(extDir, 'test', 'fixtures', 'http.lmp.tmpl'), 'utf8')
+    .replace('{{API_BASE}}', `http://127.0.0.1:${fakeModel.address().port}/v1`),
+);
+
 const settings = {
   // The extension host's PATH is rebuilt from a login shell: give the server as an absolute path.
   'lmp.server.command': lmp ?? path.join(tmp, 'no-lmp-here', 'lmp'),
@@ -277,6 +319,31 @@ try {
         log(`screenshot ${m[1]} failed: ${err}`);
       }
       fs.renameSync(path.join(ws, '.lmp-test', f), path.join(ws, '.lmp-test', `shot-${m[1]}.done`));
+    }
+    // .lmp-test/click-NAME.req holds a CSS selector: click the first match in any frame (the webview's).
+    for (const f of fs.readdirSync(path.join(ws, '.lmp-test'))) {
+      const m = /^click-([\w-]+)\.req$/.exec(f);
+      if (!m) {
+        continue;
+      }
+      const selector = fs.readFileSync(path.join(ws, '.lmp-test', f), 'utf8').trim();
+      let clicked = false;
+      for (const frame of page.frames()) {
+        try {
+          const el = await frame.$(selector);
+          if (el) {
+            await el.evaluate((e) => e.scrollIntoView());
+            await el.click();
+            clicked = true;
+            break;
+          }
+        } catch {
+          /* frame detached or not ready */
+        }
+      }
+      log(`click ${selector}: ${clicked}`);
+      fs.writeFileSync(path.join(ws, '.lmp-test', `click-${m[1]}.done`), String(clicked));
+      fs.rmSync(path.join(ws, '.lmp-test', f));
     }
     if (fs.existsSync(resultFile)) {
       try {

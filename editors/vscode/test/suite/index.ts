@@ -456,6 +456,34 @@ export async function run(): Promise<void> {
     );
 
     await check(
+      'a run over HTTP shows the request as cURL; its Copy button copies it; the same run again is a cache hit',
+      async () => {
+        const httpUri = vscode.Uri.file(path.join(folder!, 'http.lmp'));
+        await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(httpUri), vscode.ViewColumn.One);
+        const target = { kind: 'signature', name: 'Sort', target: 'Sort', inputs: [{ name: 'event', type: 'str' }], hasInputs: false };
+        const inputs = { event: `Battle of Nineveh (${Date.now()})` }; // new to the cache, whatever ran before
+        const r = await vscode.commands.executeCommand<any>('lmp.run', httpUri.toString(), target, { inputs });
+        assert(r && r.status === 'ok', `run: ${JSON.stringify(r?.error ?? r)}`);
+        assert(r.outputs[0].value === 'Wars and Conflicts' && r.cacheHit === false, `outputs ${JSON.stringify(r.outputs)}`);
+        assert(/^curl 'http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions'/.test(r.curl), `curl: ${r.curl}`);
+        assert(r.curl.includes('"model": "fake-model"') && r.curl.includes(inputs.event), 'the body is not the request sent');
+        const button = `button.copy[data-copy="run-${r.id}-curl"]`;
+        await waitFor('the cURL in the panel', () => api.preview.lastHtml.includes(`data-copy="run-${r.id}-curl"`), 10000);
+        api.preview.lastCopied = undefined;
+        fs.writeFileSync(path.join(dir, 'click-curl.req'), button);
+        await waitFor('the runner to click Copy', () => fs.existsSync(path.join(dir, 'click-curl.done')), 20000);
+        await waitFor('the copied cURL', () => api.preview.lastCopied === r.curl, 5000).catch(() => {
+          throw new Error(`copied ${JSON.stringify(api.preview.lastCopied)?.slice(0, 200)}; click: ${fs.readFileSync(path.join(dir, 'click-curl.done'), 'utf8')}`);
+        });
+        const again = await vscode.commands.executeCommand<any>('lmp.run', httpUri.toString(), target, { inputs });
+        assert(again.cacheHit === true && again.cache.hits === 1, `second run: cache ${JSON.stringify(again.cache)}`);
+        assert(again.diff?.changed === false && again.diff?.inputsChanged === false, `diff ${JSON.stringify(again.diff)}`);
+        return `run ${r.id}: ${r.curl.split('\n')[0]} (copied); run ${again.id}: cached in ${again.latencyMs} ms`;
+      },
+      true,
+    );
+
+    await check(
       'Testing view: running the tests marks one passed and one failed at its expectation',
       async () => {
         const file = await waitFor('the Testing view to list playground.lmp', () => {
