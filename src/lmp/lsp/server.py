@@ -890,7 +890,10 @@ def create_server() -> LmpLanguageServer:
                 title="Preview prompt", command="lmp.previewPrompt", arguments=[a.uri, target])))
         from lmp.lsp import playground
 
-        out.extend(playground.code_lenses(a.loaded.program, a.path, a.uri, lm))
+        try:
+            out.extend(playground.code_lenses(a.loaded.program, a.path, a.uri, lm))
+        except Exception:  # noqa: BLE001 - the preview lenses still show
+            log.exception("run lenses failed")
         return out
 
     from lmp.lsp.playground import register as register_playground
