@@ -1,5 +1,11 @@
 """Text -> Lark syntax tree, with newline handling and error recovery."""
 
+from lmp.syntax.larkload import import_lark
+
+import_lark()
+
+# isort: split
+
 from lmp.syntax.limits import MAX_FILE_BYTES, size_error
 from lmp.syntax.parser import ParseResult, parse, parse_signature_spec
 

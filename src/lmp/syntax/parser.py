@@ -140,16 +140,11 @@ def _parser() -> tuple[Lark, None]:
     if standard is not None:
         tree_builder.PropagatePositions = _OffsetsOnly  # read when the parser is built
     try:
-        lark = Lark(
-            grammar_path().read_text(encoding="utf-8"),
-            parser="lalr",
-            lexer="contextual",
-            propagate_positions=True,
-            maybe_placeholders=False,
-            start=["start", "sig_spec"],
-            cache=not options,
-            **options,
-        )
+        from lmp.syntax.tables import load_or_build  # the tables are cached on disk between processes
+
+        lark = load_or_build(grammar_path().read_text(encoding="utf-8"), {
+            "parser": "lalr", "lexer": "contextual", "propagate_positions": True, "maybe_placeholders": False,
+            "start": ["start", "sig_spec"], **options})
     finally:
         if standard is not None:
             tree_builder.PropagatePositions = standard
