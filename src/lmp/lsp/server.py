@@ -691,7 +691,8 @@ def create_server() -> LmpLanguageServer:
         lm = a.linemap(a.path, ls.encoding)
         return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text), range=lm.range(occ.span))
 
-    @ls.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[".", "(", ",", " ", '"', ":"]))
+    # No " ": a popup on every space in a body was noise; words open it as the user types them.
+    @ls.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=list(F.TRIGGER_CONTEXTS)))
     @guarded(empty=lambda: lsp.CompletionList(is_incomplete=False, items=[]))
     async def completion(ls: LmpLanguageServer, params: lsp.CompletionParams) -> lsp.CompletionList:
         a = await ls.fresh(params.text_document.uri)
@@ -699,7 +700,10 @@ def create_server() -> LmpLanguageServer:
             return lsp.CompletionList(is_incomplete=False, items=[])
         lm = a.linemap(a.path, ls.encoding)
         offset = lm.offset(params.position)
-        items = F.completions(a.index, a.text, offset)
+        ctx = params.context
+        trigger = ctx.trigger_character if ctx is not None and \
+            ctx.trigger_kind == lsp.CompletionTriggerKind.TriggerCharacter else None
+        items = F.completions(a.index, a.text, offset, trigger)
         return lsp.CompletionList(is_incomplete=False, items=items)
 
     @ls.feature(lsp.TEXT_DOCUMENT_SIGNATURE_HELP, lsp.SignatureHelpOptions(trigger_characters=["(", ","],

@@ -1,0 +1,112 @@
+"""Issue 15, measured editor defects, each over a real `lmp lsp` process (pytest-lsp)."""
+
+from __future__ import annotations
+
+from lsprotocol import types as lsp
+from pytest_lsp import LanguageClient
+
+from tests.lsp.conftest import PROGRAM, Session, position_of
+
+STATEMENT_ONLY = {"let", "return", "elif", "else", "for", "if"}
+BINARY = {"and", "or", "in"}
+
+
+async def _complete(client: LanguageClient, s: Session, uri: str, text: str, needle: str,
+                    trigger: str | None = None) -> list[lsp.CompletionItem]:
+    ctx = (lsp.CompletionContext(trigger_kind=lsp.CompletionTriggerKind.TriggerCharacter, trigger_character=trigger)
+           if trigger else lsp.CompletionContext(trigger_kind=lsp.CompletionTriggerKind.Invoked))
+    res = await client.text_document_completion_async(lsp.CompletionParams(
+        text_document=s.tdi(uri), position=position_of(text, needle, delta=len(needle)), context=ctx))
+    return list(res.items) if res is not None else []
+
+
+def _keywords(items: list[lsp.CompletionItem]) -> set[str]:
+    return {i.label for i in items if i.kind == lsp.CompletionItemKind.Keyword}
+
+
+# ---------------------------------------------------------------- a. completion
+
+
+async def test_space_is_not_a_completion_trigger(client: LanguageClient, tmp_path):
+    s = Session(client)
+    uri = await s.open(tmp_path / "p.lmp", PROGRAM)
+    triggers = client.initialize_result.capabilities.completion_provider.trigger_characters
+    assert " " not in triggers and "." in triggers and "(" in triggers
+    # a client that still sends a space as the trigger character gets nothing inside a body
+    text = PROGRAM.replace('  r = classify(event: event, era: "modern")\n',
+                           '  r = classify(event: event, era: "modern")\n  x = r \n')
+    await s.replace(uri, text)
+    assert await _complete(client, s, uri, text, "  x = r ", trigger=" ") == []
+
+
+async def test_after_assignment_no_statement_keywords(client: LanguageClient, tmp_path):
+    s = Session(client)
+    text = PROGRAM.replace('  r = classify(event: event, era: "modern")\n',
+                           '  r = classify(event: event, era: "modern")\n  y = \n')
+    uri = await s.open(tmp_path / "p.lmp", text)
+    items = await _complete(client, s, uri, text, "  y = ")
+    labels = {i.label for i in items}
+    assert not (_keywords(items) & (STATEMENT_ONLY | BINARY | {"using"})), _keywords(items)
+    assert {"not", "true", "false", "none"} <= _keywords(items)
+    assert {"r", "event", "search"} <= labels  # names that can start an expression
+
+
+async def test_keywords_by_position(client: LanguageClient, tmp_path):
+    s = Session(client)
+    anchor = '  r = classify(event: event, era: "modern")\n'
+    uri = await s.open(tmp_path / "p.lmp", PROGRAM)
+
+    async def keywords_at(line: str, needle: str) -> tuple[set[str], list[lsp.CompletionItem]]:
+        text = PROGRAM.replace(anchor, anchor + line)
+        await s.replace(uri, text)
+        items = await _complete(client, s, uri, text, needle)
+        return _keywords(items), items
+
+    start, _ = await keywords_at("  \n", anchor + "  ")  # an empty line in a body: a statement starts
+    assert {"let", "if", "for", "return"} <= start and not ({"elif", "else", "and", "or", "using"} & start)
+    after_operand, _ = await keywords_at("  z = r.category \n", "z = r.category ")
+    assert BINARY <= after_operand and not (STATEMENT_ONLY & after_operand)
+    iterable, _ = await keywords_at("  for c in \n", "for c in ")
+    assert not (STATEMENT_ONLY & iterable) and "not" in iterable
+    after_brace, _ = await keywords_at('  if r.category == "Science" {\n    z = 1\n  }  \n', "  }  ")
+    assert after_brace == {"elif", "else"}
+    annotated, items = await keywords_at("  n: \n", "  n: ")
+    assert {"str", "int", "Category"} <= {i.label for i in items} and not annotated
+
+
+async def test_trigger_characters_only_where_they_start_something(client: LanguageClient, tmp_path):
+    s = Session(client)
+    text = PROGRAM.replace('  r = classify(event: event, era: "modern")\n',
+                           '  r = classify(event: event, era: "modern")\n  w = (1, 2)\n  v = "a:\n')
+    uri = await s.open(tmp_path / "p.lmp", text)
+    # `(` of a parenthesised expression, `,` outside a call, `:` inside a string: no popup
+    assert await _complete(client, s, uri, text, "  w = (", trigger="(") == []
+    assert await _complete(client, s, uri, text, "  w = (1,", trigger=",") == []
+    assert await _complete(client, s, uri, text, '  v = "a:', trigger=":") == []
+    # `(` of a call still lists the inputs
+    items = await _complete(client, s, uri, PROGRAM, "classify(", trigger="(")
+    assert {"event", "era"} <= {i.label for i in items}
+
+
+# ---------------------------------------------------------------- b. one error per unfinished statement
+
+
+async def test_unfinished_line_is_one_error(client: LanguageClient, tmp_path):
+    s = Session(client)
+    anchor = '  r = classify(event: event, era: "modern")\n'
+    uri = await s.open(tmp_path / "p.lmp", PROGRAM)
+    for unfinished in ("  x = r.\n", "  x = classify(\n", "  x = classify(event: \n", "  x = r.category ==\n"):
+        text = PROGRAM.replace(anchor, anchor + unfinished)
+        await s.replace(uri, text)
+        diags = await s.diagnostics(uri)
+        assert len(diags) == 1, (unfinished, [(d.code, d.message) for d in diags])
+        assert diags[0].code == "E001" and diags[0].range.start.line == text[:text.index(unfinished)].count("\n")
+
+
+async def test_follow_on_diagnostics_elsewhere_are_kept(client: LanguageClient, tmp_path):
+    s = Session(client)
+    anchor = '  r = classify(event: event, era: "modern")\n'
+    text = PROGRAM.replace(anchor, anchor + "  x = r.\n  y = nope\n")
+    uri = await s.open(tmp_path / "p.lmp", text)
+    diags = await s.diagnostics(uri)
+    assert sorted(d.code for d in diags) == ["E001", "E030"]  # the unknown name on the next line is real
