@@ -110,3 +110,37 @@ async def test_follow_on_diagnostics_elsewhere_are_kept(client: LanguageClient, 
     uri = await s.open(tmp_path / "p.lmp", text)
     diags = await s.diagnostics(uri)
     assert sorted(d.code for d in diags) == ["E001", "E030"]  # the unknown name on the next line is real
+
+
+# ---------------------------------------------------------------- d. go to definition on "pkg.mod:fn"
+
+
+async def test_definition_of_python_tool_and_retriever_targets(client: LanguageClient, tmp_path):
+    s = Session(client)
+    pkg = tmp_path / "rag"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    marker = tmp_path / "imported.txt"
+    (pkg / "search.py").write_text(
+        f'"""Search."""\nimport pathlib\npathlib.Path({str(marker)!r}).write_text("imported")\n\n\n'
+        "def helper():\n    pass\n\n\nasync def search(query: str, k: int = 3) -> list[str]:\n    return []\n\n\n"
+        "class Store:\n    def lookup(self, q):\n        return []\n")
+    text = PROGRAM.replace('tool search(query: str, k: int = 3) -> list[str] = "rag.search:search"\n',
+                           'tool search(query: str, k: int = 3) -> list[str] = "rag.search:search"\n'
+                           'retriever store = "rag.search:Store.lookup"\n')
+    uri = await s.open(tmp_path / "p.lmp", text)
+    loc = await client.text_document_definition_async(lsp.DefinitionParams(
+        text_document=s.tdi(uri), position=position_of(text, '"rag.search:search"', delta=5)))
+    assert loc is not None and loc.uri == (pkg / "search.py").as_uri()
+    assert loc.range.start == lsp.Position(line=9, character=10)  # `search` in `async def search(`
+    assert loc.range.end == lsp.Position(line=9, character=16)
+    loc = await client.text_document_definition_async(lsp.DefinitionParams(
+        text_document=s.tdi(uri), position=position_of(text, '"rag.search:Store.lookup"', delta=14)))
+    assert loc is not None and loc.range.start == lsp.Position(line=14, character=8)
+    assert not marker.exists()  # found by reading the file, never by importing it
+    # a target that does not resolve: no location, no error
+    text2 = text.replace('"rag.search:search"', '"nowhere.mod:fn"')
+    await s.replace(uri, text2)
+    loc = await client.text_document_definition_async(lsp.DefinitionParams(
+        text_document=s.tdi(uri), position=position_of(text2, '"nowhere.mod:fn"', delta=3)))
+    assert loc is None or loc == []

@@ -724,7 +724,8 @@ def create_server() -> LmpLanguageServer:
             return None
         occ, _ = ls.occurrence_at(a, params.position)
         if occ is None:
-            return _import_at(a, a.linemap(a.path, ls.encoding).offset(params.position))
+            offset = a.linemap(a.path, ls.encoding).offset(params.position)
+            return _import_at(a, offset) or _python_target_at(a, offset)
         return ls.definition_of(a, occ)
 
     @ls.feature(lsp.TEXT_DOCUMENT_REFERENCES)
@@ -923,6 +924,19 @@ def _import_at(a: Analysis, offset: int) -> lsp.Location | None:
             return lsp.Location(uri=path_to_uri(d.resolved), range=lsp.Range(
                 start=lsp.Position(line=0, character=0), end=lsp.Position(line=0, character=0)))
     return None
+
+
+def _python_target_at(a: Analysis, offset: int) -> lsp.Location | None:
+    """`"pkg.mod:fn"` of a tool or retriever: the Python function (found without importing it)."""
+    from lmp.lsp.pytarget import locate, target_at
+
+    target = target_at(a.index.program, offset)
+    found = locate(target, a.path) if target else None
+    if found is None:
+        return None
+    return lsp.Location(uri=path_to_uri(found.path), range=lsp.Range(
+        start=lsp.Position(line=found.line, character=found.col),
+        end=lsp.Position(line=found.line, character=found.end_col)))
 
 
 def serve(transport: str = "stdio", host: str = "127.0.0.1", port: int = 2087) -> NoReturn:
