@@ -144,3 +144,33 @@ async def test_definition_of_python_tool_and_retriever_targets(client: LanguageC
     loc = await client.text_document_definition_async(lsp.DefinitionParams(
         text_document=s.tdi(uri), position=position_of(text2, '"nowhere.mod:fn"', delta=3)))
     assert loc is None or loc == []
+
+
+# ---------------------------------------------------------------- e. inlay hints
+
+
+async def test_inlay_hints_show_inferred_types(client: LanguageClient, tmp_path):
+    s = Session(client)
+    text = PROGRAM.replace('  if r.category == "Science" {',
+                           '  n = 3\n  c = r.category\n  xs = search(query: "a")\n  c = r.category\n'
+                           '  if r.category == "Science" {')
+    uri = await s.open(tmp_path / "p.lmp", text)
+    assert client.initialize_result.capabilities.inlay_hint_provider
+    lines = text.split("\n")
+    hints = await client.text_document_inlay_hint_async(lsp.InlayHintParams(
+        text_document=s.tdi(uri), range=lsp.Range(start=lsp.Position(line=0, character=0),
+                                                  end=lsp.Position(line=len(lines), character=0))))
+    got = {(h.position.line, h.position.character): h.label for h in hints}
+    assert all(h.kind == lsp.InlayHintKind.Type for h in hints)
+    assert got[(position_of(text, "r = classify").line, 3)] == ": ClassifyEvent"
+    assert got[(position_of(text, "c = r.category").line, 3)] == ": Category"
+    assert got[(position_of(text, "xs = search").line, 4)] == ": list[str]"
+    let = position_of(text, "using judge", delta=len("using judge"))
+    assert got[(let.line, let.character)] == "-> (category: Category, confidence: float)"
+    assert (position_of(text, "n = 3").line, 3) not in got  # a literal's type is in plain sight
+    assert (position_of(text, "c = r.category", nth=1).line, 3) not in got  # only where `c` is first bound
+    # only the range asked for
+    only = await client.text_document_inlay_hint_async(lsp.InlayHintParams(
+        text_document=s.tdi(uri), range=lsp.Range(start=lsp.Position(line=let.line + 1, character=0),
+                                                  end=lsp.Position(line=let.line + 2, character=0))))
+    assert [h.label for h in only] == [": ClassifyEvent"]

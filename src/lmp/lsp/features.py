@@ -745,3 +745,59 @@ def target_at(index: FileIndex, offset: int) -> str | None:
 
 def index_line(index: FileIndex, offset: int) -> int:
     return index.text.count("\n", 0, offset)
+
+
+# ---------------------------------------------------------------- inlay hints
+
+_HINT_MAX = 60
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _HINT_MAX else text[: _HINT_MAX - 1] + "…"
+
+
+def inlay_hints(index: FileIndex, lm: LineMap, lo: int, hi: int) -> list[lsp.InlayHint]:
+    """The checker's inferred types, between offsets `lo` and `hi` of this file: `: T` after the first
+    unannotated assignment of each variable of a module body (not after a literal, whose type is in plain
+    sight), and `-> (outputs)` at the end of each `let` predictor. Read from the IR (`Program.expr_types`,
+    filled by the checker); nothing is parsed here."""
+    prog = index.program
+    out: list[lsp.InlayHint] = []
+
+    def stmts(body: list[ir.Stmt], seen: set[str]) -> None:
+        for s in body:
+            if isinstance(s, ir.Assign):
+                first = s.target not in seen
+                seen.add(s.target)
+                if not first or s.annotation is not None or isinstance(s.value, ir.Literal):
+                    continue
+                t = prog.expr_types.get(id(s.value))
+                span = s.target_span
+                if t is None or t.render() in ("any", "") or not (lo <= span.end <= hi) or span.end <= span.start:
+                    continue
+                out.append(lsp.InlayHint(position=lm.position(span.end_line, span.end_col),
+                                         label=_short(": " + t.render()), kind=lsp.InlayHintKind.Type,
+                                         padding_left=False, padding_right=False))
+            elif isinstance(s, ir.LetStmt):
+                p = s.predictor
+                seen.add(p.name)
+                sig = p.signature
+                if sig is None or not sig.outputs or not (lo <= p.span.end <= hi) or p.span.end <= p.span.start:
+                    continue
+                outs = ", ".join(f"{f.name}: {f.type.render()}" for f in sig.outputs)
+                out.append(lsp.InlayHint(position=lm.position(p.span.end_line, p.span.end_col),
+                                         label=_short(f"-> ({outs})"), kind=lsp.InlayHintKind.Type,
+                                         padding_left=True))
+            elif isinstance(s, ir.If):
+                for b in s.branches:
+                    stmts(b.body, seen)
+                if s.orelse:
+                    stmts(s.orelse, seen)
+            elif isinstance(s, ir.For):
+                seen.add(s.var)
+                stmts(s.body, seen)
+
+    for d in prog.decls:
+        if isinstance(d, ir.Module) and d.path in (None, index.path) and d.span.end >= lo and d.span.start <= hi:
+            stmts(d.body, {p.name for p in d.params})
+    return out

@@ -817,6 +817,15 @@ def create_server() -> LmpLanguageServer:
             return lsp.SemanticTokens(data=[])
         return lsp.SemanticTokens(data=F.semantic_tokens(a.index, a.linemap(a.path, ls.encoding)))
 
+    @ls.feature(lsp.TEXT_DOCUMENT_INLAY_HINT, lsp.InlayHintOptions(resolve_provider=False))
+    @guarded(empty=list)
+    async def inlay_hint(ls: LmpLanguageServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
+        a = await ls.fresh(params.text_document.uri)
+        if a is None:
+            return []
+        lm = a.linemap(a.path, ls.encoding)
+        return F.inlay_hints(a.index, lm, lm.offset(params.range.start), lm.offset(params.range.end))
+
     @ls.feature(lsp.TEXT_DOCUMENT_FOLDING_RANGE)
     @guarded(empty=list)
     async def folding(ls: LmpLanguageServer, params: lsp.FoldingRangeParams) -> list[lsp.FoldingRange]:
