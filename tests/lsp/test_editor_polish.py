@@ -6,6 +6,7 @@ from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
 from tests.lsp.conftest import PROGRAM, Session, position_of
+from tests.lsp.test_features import _plain
 
 STATEMENT_ONLY = {"let", "return", "elif", "else", "for", "if"}
 BINARY = {"and", "or", "in"}
@@ -174,3 +175,43 @@ async def test_inlay_hints_show_inferred_types(client: LanguageClient, tmp_path)
         text_document=s.tdi(uri), range=lsp.Range(start=lsp.Position(line=let.line + 1, character=0),
                                                   end=lsp.Position(line=let.line + 2, character=0))))
     assert [h.label for h in only] == [": ClassifyEvent"]
+
+
+# ---------------------------------------------------------------- c. preview of a predictor fed by a retriever
+
+RAG = '''\
+retriever docs = bm25("corpus.jsonl", k: 2)
+
+signature Answer {
+  in  context: list[str] "passages"
+  in  question: str
+  in  style: str
+  out answer: str
+}
+
+module RAG(question: str, context: list[str] = []) -> (answer: str) {
+  let answer = Predict(Answer)
+  context = docs(question)
+  a = answer(context: context, question: question, style: "terse")
+  return (answer: a.answer)
+}
+
+example RAG {
+  question: "Who wrote Hamlet?"
+  context: []
+}
+'''
+
+
+async def test_preview_marks_retrieved_inputs_filled_at_run_time(client: LanguageClient, tmp_path):
+    s = Session(client)
+    (tmp_path / "corpus.jsonl").write_text('{"text": "Hamlet is a tragedy by William Shakespeare."}\n')
+    uri = await s.open(tmp_path / "rag.lmp", RAG)
+    res = await client.protocol.send_request_async("lmp/previewPrompt", {"uri": uri, "predictor": "RAG.answer"})
+    res = _plain(res)
+    user = res["messages"][-1]["content"]
+    assert "[[ ## context ## ]]\n<filled at run time: context = docs(question)>" in user
+    assert "[]" not in user.split("[[ ## question ## ]]")[0].split("[[ ## context ## ]]")[-1]
+    assert "Who wrote Hamlet?" in user and "terse" in user  # the example's input and the call's literal
+    assert "Shakespeare" not in user  # the retriever was not run
+    assert res["filled_at_run_time"] == {"context": "context = docs(question)"}

@@ -542,7 +542,8 @@ def _preview_json(pv: Any, target: str) -> dict[str, Any]:
         example = str(getattr(example, "name", None) or example)
     return {"predictor": get("predictor_id") or get("predictor") or target, "signature": sig,
             "adapter": get("adapter"), "messages": messages, "example": example, "state": state, "model": model,
-            "constraint": get("constraint"), "tools": get("tools")}
+            "constraint": get("constraint"), "tools": get("tools"),
+            "filled_at_run_time": get("filled_at_run_time") or {}}
 
 
 def _range_json(r: lsp.Range) -> dict[str, Any]:
