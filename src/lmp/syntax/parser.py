@@ -85,15 +85,30 @@ class _OffsetsOnly:
         if type(res) is Tree and children:
             meta = res._meta  # not `res.meta`: that property allocates a Lark Meta
             if meta is None or meta.empty:
-                start = end = None
-                for c in children:
-                    start = _start_of(c)
-                    if start is not None:
-                        break
-                for c in reversed(children):
-                    end = _end_of(c)
-                    if end is not None:
-                        break
+                # Called on every reduction (~40 per line): the first and last child are looked at
+                # inline; the loops only run when an end child has no position (an empty subtree).
+                first = children[0]
+                if type(first) is Tree:
+                    m = first._meta
+                    start = None if m is None or m.empty else m.start_pos
+                else:
+                    start = getattr(first, "start_pos", None)
+                if start is None:
+                    for c in children:
+                        start = _start_of(c)
+                        if start is not None:
+                            break
+                last = children[-1]
+                if type(last) is Tree:
+                    m = last._meta
+                    end = None if m is None or m.empty else m.end_pos
+                else:
+                    end = getattr(last, "end_pos", None)
+                if end is None:
+                    for c in reversed(children):
+                        end = _end_of(c)
+                        if end is not None:
+                            break
                 if start is not None and end is not None:
                     res._meta = _Offsets(start, end)
         return res
