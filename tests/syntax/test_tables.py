@@ -92,7 +92,10 @@ def test_check_in_a_fresh_process_uses_the_cache(tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert "0 error(s)" in proc.stdout
     assert len(list((tmp_path / "xdg" / "lmp" / "parser").glob("*.pickle"))) == 1
-    # `lmp check` does not import the `regex` module (lark only needs it for \p{..} grammars)
-    code = "import sys, lmp.project, lmp.checker; print('regex' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert out.stdout.strip() == "False", out.stderr
+    # `lmp check` imports none of the run-time stack, nor `regex` (lark only needs it for \p{..} grammars)
+    # or tomllib (only for a program with imports)
+    code = ("import sys; from lmp.cli.main import main; main(['check', sys.argv[1]]); "
+            "print(sorted(m for m in ('regex', 'tomllib', 'litellm', 'pydantic', 'httpx', 'openai', 'numpy') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(prog)], env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
