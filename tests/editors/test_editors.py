@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -129,10 +130,29 @@ def _lmp_lsp_or_skip() -> str:
     return lmp
 
 
-def test_neovim_lsp_snippet():
-    """The README's Neovim 0.7 `vim.lsp.start_client` snippet attaches `lmp lsp`: diagnostics and hover."""
+def _readme_lua_snippets() -> list[str]:
+    text = (ROOT / "editors" / "vim" / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"```lua\n(.*?)```", text, re.DOTALL)
+
+
+def _nvim_version() -> tuple[int, ...]:
+    r = _run(["nvim", "--version"], timeout=30)
+    m = re.search(r"NVIM v(\d+)\.(\d+)", r.stdout)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["first-snippet-module", "second-snippet-inline", "third-0.10"])
+def test_neovim_lsp_snippet(which: int, tmp_path: Path):
+    """The README's snippets attach `lmp lsp` in headless Neovim: diagnostics and hover. The first two must
+    work on Debian's Neovim 0.7.2; the third (`vim.lsp.start`, `vim.fs.root`) needs 0.10."""
     _need_apt_tool("nvim", "neovim")
     lmp = _lmp_lsp_or_skip()
+    snippets = _readme_lua_snippets()
+    assert len(snippets) >= 3, "editors/vim/README.md lost a Lua snippet"
+    if which == 2 and _nvim_version() < (0, 10):
+        pytest.skip(f"the vim.lsp.start snippet needs Neovim 0.10 (this is {_nvim_version()})")
+    snippet = tmp_path / "snippet.lua"
+    snippet.write_text(snippets[which], encoding="utf-8")
     r = _run(
         [
             "nvim",
@@ -146,7 +166,8 @@ def test_neovim_lsp_snippet():
             "-c",
             f"luafile {ROOT / 'tests' / 'editors' / 'nvim_lsp_test.lua'}",
         ],
-        env={"LMP_COMMAND": lmp, "LMP_NVIM_FIXTURE": str(EXT / "test" / "workspace" / "broken.lmp")},
+        env={"LMP_COMMAND": lmp, "LMP_SNIPPET": str(snippet),
+             "LMP_NVIM_FIXTURE": str(EXT / "test" / "workspace" / "broken.lmp")},
         timeout=90,
     )
     assert r.returncode == 0, _explain(r)
