@@ -328,17 +328,23 @@ try {
       }
       const selector = fs.readFileSync(path.join(ws, '.lmp-test', f), 'utf8').trim();
       let clicked = false;
-      for (const frame of page.frames()) {
-        try {
-          const el = await frame.$(selector);
-          if (el) {
-            await el.evaluate((e) => e.scrollIntoView());
-            await el.click();
-            clicked = true;
-            break;
+      // The webview repaints asynchronously after its html changes: look for a few seconds.
+      for (let attempt = 0; attempt < 40 && !clicked; attempt++) {
+        for (const frame of page.frames()) {
+          try {
+            const el = await frame.$(selector);
+            if (el) {
+              await el.evaluate((e) => e.scrollIntoView());
+              await el.click();
+              clicked = true;
+              break;
+            }
+          } catch {
+            /* frame detached or not ready */
           }
-        } catch {
-          /* frame detached or not ready */
+        }
+        if (!clicked) {
+          await new Promise((r) => setTimeout(r, 200));
         }
       }
       log(`click ${selector}: ${clicked}`);

@@ -341,6 +341,7 @@ export async function run(): Promise<void> {
   if (realServer && config.expectServer && api?.preview?.visible) {
     // Reload the window with the panel open: the host runs this suite again (see afterReload).
     write(false);
+    fs.writeFileSync(path.join(dir, 'before-reload.json'), JSON.stringify({ target: api.preview.currentTarget, runs: api.playground.runs.length }));
     fs.writeFileSync(reloadMarker, String(Date.now() - started));
     await vscode.commands.executeCommand('workbench.action.reloadWindow');
     return;
@@ -542,8 +543,12 @@ export async function run(): Promise<void> {
         const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
         api = await waitFor('extension activation', async () => (ext.isActive ? ext.exports : await ext.activate()), 20000);
         await waitFor('the restored panel', () => api.preview.visible && api.preview.currentTarget && api.preview.lastResult, 30000);
-        assert(api.preview.currentTarget.uri === playgroundUri.toString(), `target ${JSON.stringify(api.preview.currentTarget)}`);
-        assert(api.playground.runs.length >= 2, `${api.playground.runs.length} runs restored`);
+        const before = JSON.parse(fs.readFileSync(path.join(dir, 'before-reload.json'), 'utf8'));
+        assert(
+          JSON.stringify(api.preview.currentTarget) === JSON.stringify(before.target),
+          `target ${JSON.stringify(api.preview.currentTarget)}, before the reload ${JSON.stringify(before.target)}`,
+        );
+        assert(api.playground.runs.length === before.runs, `${api.playground.runs.length} runs restored of ${before.runs}`);
         assert(api.preview.lastHtml.includes(`id="run-${api.playground.runs[0].id}"`), 'restored runs not shown');
         return `${api.playground.runs.length} runs, prompt ${api.preview.lastResult.predictor}`;
       },
