@@ -383,10 +383,8 @@ class Playground:
                 started.set()
             if cancelled.is_set():
                 raise StreamCancelled
-            requests: list[dict[str, Any]] = []
-
-            def tap(lm: Any, messages: list[Any], request: dict[str, Any]) -> None:
-                requests.append(build_curl(lm, messages, request))
+            requests: list[Any] = []
+            tap = _tap(requests, emit)
 
             overrides: dict[str, Any] = {"history": self.history}
             if models:
@@ -408,6 +406,8 @@ class Playground:
                 text = ", ".join(f"{k}={_short(v)}" for k, v in shown.items()) or "waiting for the model…"
                 emit(f"{p.predictor or plan['target']}: {text}", None)
 
+            # The first model call may start the embedded model (seconds): say so before it blocks.
+            emit(f"{plan['target']}: preparing the model call (a local model starts on first use)…", None)
             with settings.context(**overrides), wiretap.observe(tap):
                 interp = Interpreter(program, state)
                 try:
@@ -454,12 +454,10 @@ class Playground:
                 if unknown:
                     raise PlaygroundError(f"no test {', '.join(f'`{n}`' for n in sorted(unknown))} in "
                                           f"{os.path.basename(path)}")
-            requests: list[dict[str, Any]] = []
+            requests: list[Any] = []
             out: list[dict[str, Any]] = []
             mark = [len(self.history), 0]
-
-            def tap(lm: Any, messages: list[Any], request: dict[str, Any]) -> None:
-                requests.append(build_curl(lm, messages, request))
+            tap = _tap(requests, emit)
 
             def done(res: Any) -> None:
                 records = self.history.records()[mark[0]:]
@@ -482,7 +480,7 @@ class Playground:
             return out
 
     def _test_result(self, program: ir.Program, path: str, res: Any, records: list[Any],
-                     requests: list[dict[str, Any]], to_range: Any) -> dict[str, Any]:
+                     requests: list[Any], to_range: Any) -> dict[str, Any]:
         plan = {"kind": "test", "name": res.name, "target": res.target, "inputs": res.case.inputs,
                 "expected": {}, "key": self.key_of(path, "test", res.name)}
         error = {"type": "TestError", "message": scrub(res.error)} if res.error and res.status == "error" else None
@@ -496,8 +494,10 @@ class Playground:
         return self._result(program, plan, values, error, records, requests, res.latency_ms / 1000, extra)
 
     def _result(self, program: ir.Program, plan: dict[str, Any], values: dict[str, Any], error: dict[str, Any] | None,
-                records: list[Any], requests: list[dict[str, Any]], elapsed: float,
+                records: list[Any], taps: list[Any], elapsed: float,
                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        # Built now, not when the call began: the embedded model's address is known only once it started.
+        requests = [build_curl(*t) for t in taps]
         out_types = _output_types(program, plan["target"])
         outputs = [{"name": k, "type": out_types.get(k), "value": scrub_data(v)} for k, v in values.items()]
         calls = []
@@ -544,6 +544,18 @@ class Playground:
         data["diff"] = diff_runs(prev.data, data) if prev is not None else None
         self.remember(Run(run_id, plan["key"], data))
         return {**data, "history": [_summary(d) for d in self.listing(plan["key"])]}
+
+
+def _tap(requests: list[Any], emit: Any) -> Any:
+    """The wiretap observer of a run: keeps each request (the cURL is built after the run) and says
+    which model is being called (a slow local model shows this long before its first token)."""
+
+    def tap(lm: Any, messages: list[Any], request: dict[str, Any]) -> None:
+        requests.append((lm, messages, request))
+        name = getattr(lm, "name", None) or getattr(lm, "model", "the model")
+        emit(f"calling {name}…", None)
+
+    return tap
 
 
 def _required(program: ir.Program, target: str, name: str) -> bool:
