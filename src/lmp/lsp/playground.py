@@ -229,8 +229,8 @@ class Playground:
 
         self.keep = keep
         self.runs: dict[str, deque[Run]] = {}
-        # One call history for the session (bounded): each run reads the records it added.
-        self.history = History(max_records=5000)
+        # The session's calls (bounded, in memory); each run collects its own with observe_calls.
+        self.history = History(max_records=1000)
         self._lock = threading.Lock()
         self._busy = threading.Lock()  # one run at a time
 
@@ -376,6 +376,7 @@ class Playground:
         from lmp.runtime import settings
         from lmp.runtime.interpreter import Interpreter
         from lmp.runtime.lm import wiretap
+        from lmp.runtime.lm.history import observe_calls
         from lmp.runtime.streaming import StreamCancelled, StreamedRun
 
         with self._busy:
@@ -391,7 +392,6 @@ class Playground:
                 overrides["models"] = dict(models)
             if no_cache:
                 overrides["cache"] = False
-            before = len(self.history)
             t0 = time.perf_counter()
             error: dict[str, Any] | None = None
             values: dict[str, Any] = {}
@@ -408,7 +408,7 @@ class Playground:
 
             # The first model call may start the embedded model (seconds): say so before it blocks.
             emit(f"{plan['target']}: preparing the model call (a local model starts on first use)…", None)
-            with settings.context(**overrides), wiretap.observe(tap):
+            with settings.context(**overrides), wiretap.observe(tap), observe_calls() as records:
                 interp = Interpreter(program, state)
                 try:
                     run = StreamedRun(interp, plan["target"], plan["inputs"], on_partial)
@@ -429,7 +429,6 @@ class Playground:
             if cancelled.is_set():
                 raise StreamCancelled
             elapsed = time.perf_counter() - t0
-            records = self.history.records()[before:]
             return self._result(program, plan, values, error, records, requests, elapsed)
 
     def execute_tests(self, program: ir.Program, path: str, names: list[str] | None, *, state: Any,
@@ -442,6 +441,7 @@ class Playground:
         from lmp.runtime import settings, testing
         from lmp.runtime.interpreter import Interpreter
         from lmp.runtime.lm import wiretap
+        from lmp.runtime.lm.history import observe_calls
 
         with self._busy:
             if started is not None:
@@ -456,13 +456,14 @@ class Playground:
                                           f"{os.path.basename(path)}")
             requests: list[Any] = []
             out: list[dict[str, Any]] = []
-            mark = [len(self.history), 0]
+            mark = [0, 0]
             tap = _tap(requests, emit)
+            calls: list[Any] = []
 
             def done(res: Any) -> None:
-                records = self.history.records()[mark[0]:]
+                records = calls[mark[0]:]
                 reqs = requests[mark[1]:]
-                mark[0], mark[1] = len(self.history), len(requests)
+                mark[0], mark[1] = len(calls), len(requests)
                 data = self._test_result(program, path, res, records, reqs, to_range)
                 out.append(data)
                 emit(f"{len(out)}/{len(cases)} {res.name}: {res.status}", int(100 * len(out) / max(1, len(cases))))
@@ -472,7 +473,8 @@ class Playground:
             overrides: dict[str, Any] = {"history": self.history}
             if no_cache:
                 overrides["cache"] = False
-            with settings.context(**overrides), wiretap.observe(tap):
+            with settings.context(**overrides), wiretap.observe(tap), observe_calls() as observed:
+                calls = observed
                 interp = Interpreter(program, state)
                 # One at a time: each result's calls and requests are the ones made since the last result.
                 testing.run_tests(interp, cases, models=models or None, concurrency=1, on_result=done,
