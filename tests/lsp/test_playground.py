@@ -266,3 +266,28 @@ signature Count {
     res = plain(await run(client, {"uri": uri, "kind": "signature", "name": "Count",
                                    "inputs": {"n": "3", "tags": '["a", "b"]'}}))
     assert res["inputs"] == {"n": 3, "tags": ["a", "b"]} and res["status"] == "ok"
+
+
+async def test_cancel_from_the_progress_notification(client: LanguageClient, tmp_path, fake):
+    """The user presses Cancel on the progress (window/workDoneProgress/cancel): the run stops."""
+    s = Session(client)
+    uri = await s.open(tmp_path / "c.lmp", program(fake.url))
+    fake.responder = lambda body: "[[ ## category ## ]]\n" + " ".join(["word"] * 400)
+    fake.token_delay = 0.05
+    client.progress_reports.setdefault("p-cancel", [])
+    task = asyncio.ensure_future(run(client, {"uri": uri, "kind": "module", "name": "Classify", "noCache": True,
+                                              "inputs": {"event": "slow"}}, token="p-cancel"))
+    await wait_for_progress(client, "p-cancel")
+    client.protocol.notify("window/workDoneProgress/cancel", lsp.WorkDoneProgressCancelParams(token="p-cancel"))
+    with pytest.raises(JsonRpcException, match="cancel"):
+        await asyncio.wait_for(task, 5)
+    assert client.progress_reports["p-cancel"][-1].message == "cancelled"
+
+
+async def wait_for_progress(client: LanguageClient, token: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(isinstance(r, lsp.WorkDoneProgressReport) for r in client.progress_reports.get(token, [])):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no progress report on {token}")
