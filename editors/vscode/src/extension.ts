@@ -276,7 +276,7 @@ export function activate(context: vscode.ExtensionContext): LmpApi {
     playground,
   );
   const tests = new LmpTests(() => (client && status === 'running' ? client : undefined), (results) => playground.add(results));
-  onRunning = () => void tests.discoverWorkspace();
+  onRunning = () => void tests.serverReady();
 
   /** Run a target through the server and show the result next to its prompt. */
   const runTarget = async (uri: string, target: RunTarget, opts?: RunOptions): Promise<RunResult | undefined> => {

@@ -26,14 +26,18 @@ export class LmpTests implements vscode.Disposable {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   /** Results of the last run of each test, by test item id (for tests and the panel). */
   readonly lastResults = new Map<string, RunResult>();
+  private wantWorkspace = false;
 
   constructor(
     private readonly client: () => LanguageClient | undefined,
     private readonly onResults: (results: RunResult[]) => void,
   ) {
     this.controller = vscode.tests.createTestController('lmp', 'lmp tests');
+    // The workspace is scanned when the Testing view asks for it (not at start-up: listing a file's tests
+    // analyses it, and a large workspace would delay the diagnostics of the files being edited).
     this.controller.resolveHandler = async (item) => {
       if (!item) {
+        this.wantWorkspace = true;
         await this.discoverWorkspace();
       } else {
         await this.refreshFile(item.uri!);
@@ -65,6 +69,19 @@ export class LmpTests implements vscode.Disposable {
         void this.refreshFile(doc.uri);
       }, delay),
     );
+  }
+
+  /** The server (re)started: list the tests of the open files, and of the workspace once the view asked. */
+  async serverReady(): Promise<void> {
+    if (this.wantWorkspace) {
+      await this.discoverWorkspace();
+      return;
+    }
+    for (const doc of vscode.workspace.textDocuments) {
+      if (doc.languageId === 'lmp' && doc.uri.scheme === 'file') {
+        await this.refreshFile(doc.uri);
+      }
+    }
   }
 
   /** Every .lmp file of the workspace (bounded) and every open one. */
