@@ -51,6 +51,12 @@ local cases = {
   { "example ClassifyEvent as", " as ", "lmpInclude", 1 },
   { "example ClassifyEvent as", "ClassifyEvent", "lmpDeclName" },
   { "event: join", "join", "lmpBuiltinFunc" },
+  { "test battle for", "test", "lmpDeclaration" },
+  { "test battle for", "battle", "lmpDeclName" },
+  { "test battle for", "ClassifyEvent", "lmpTypeName" },
+  { "expect category ==", "expect", "lmpAssert" },
+  { "check category contains", "check", "lmpAssert" },
+  { "check category contains", "contains", "lmpOperatorWord" },
 }
 
 vim.cmd('filetype plugin on')

@@ -56,7 +56,7 @@ def expr(draw, depth: int = 0) -> str:  # noqa: ANN001
         return f"{draw(sub)}.{draw(NAMES)}"
     if kind == 6:
         op = draw(st.sampled_from(["+", "-", "*", "/", "%", "==", "!=", "<", ">=", "and", "or", "in",
-                                   "not in"]))
+                                   "not in", "contains"]))
         return f"{draw(sub)}{draw(SP) or ' '}{op} {draw(sub)}"
     if kind == 7:
         return f"not {draw(sub)}" if draw(st.booleans()) else f"-{draw(sub)}"
@@ -110,7 +110,7 @@ def block(draw, depth: int = 0) -> list[str]:  # noqa: ANN001
 
 @st.composite
 def decl(draw) -> str:  # noqa: ANN001
-    kind = draw(st.integers(0, 8))
+    kind = draw(st.integers(0, 9))
     name = draw(st.sampled_from(["A", "Bee", "Sig", "Mod"])) + str(draw(st.integers(0, 9)))
     cm = draw(comment())
     if kind == 0:
@@ -140,6 +140,12 @@ def decl(draw) -> str:  # noqa: ANN001
         return f"example {name} {{{cm}\n{kvs}\n}}"
     if kind == 7:
         return f'retriever {name.lower()} = bm25("docs/*.md", k: 2){cm}'
+    if kind == 8:  # a test block: inputs, then expect/check lines, in any order
+        items = [f"  {k}: {draw(expr())}{draw(comment())}" for k in draw(st.lists(NAMES, max_size=2, unique=True))]
+        items += [f"  {draw(st.sampled_from(['expect', 'check']))} {draw(expr())}{draw(comment())}"
+                  for _ in range(draw(st.integers(0, 3)))]
+        items = draw(st.permutations(items))
+        return f"test t_{name.lower()} for {name} {{{cm}\n" + "\n".join(items) + "\n}"
     word = draw(st.sampled_from(["module", "metric"]))
     lets = [f'  let p{i} = Predict("q -> a"){draw(comment())}' for i in range(draw(st.integers(0, 2)))]
     ret = " -> (a: str)" if word == "module" else " -> bool"

@@ -35,11 +35,15 @@ syn keyword lmpStatement return
 syn keyword lmpOperatorWord and or not
 " `in` is a match (not a keyword) so the `in`/`out` field markers below can win over it
 syn match   lmpOperatorWord "\<in\>"
+" `contains` is an option name of :syn keyword, so it is a match too
+syn match   lmpOperatorWord "\<contains\>"
+" Test blocks: `expect EXPR` (hard) and `check EXPR` (soft) at the start of a line
+syn match   lmpAssert "^\s*\zs\<\(expect\|check\)\>"
 syn keyword lmpInclude import using as
 syn keyword lmpDeclaration let
 
 " Declarations: `type Name`, `signature Name`, `module Name`, ...
-syn match   lmpDeclaration "^\s*\zs\<\(type\|signature\|module\|tool\|retriever\|model\|metric\|example\)\>\ze\s\+\h" nextgroup=lmpDeclName skipwhite
+syn match   lmpDeclaration "^\s*\zs\<\(type\|signature\|module\|tool\|retriever\|model\|metric\|example\|test\)\>\ze\s\+\h" nextgroup=lmpDeclName skipwhite
 syn match   lmpDeclName "\h\w*" contained
 
 " Signature / record fields: `in  name: type`, `out name: type`, `name: type` at the start of a line
@@ -80,6 +84,7 @@ hi def link lmpRepeat        Repeat
 hi def link lmpStatement     Statement
 hi def link lmpOperatorWord  Keyword
 hi def link lmpInclude       Include
+hi def link lmpAssert        Exception
 hi def link lmpDeclaration   Keyword
 hi def link lmpDeclName      Structure
 hi def link lmpFieldMarker   StorageClass

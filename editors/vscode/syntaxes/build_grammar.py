@@ -22,6 +22,7 @@ g = {
                 {"include": "#signature-header"},
                 {"include": "#callable-header"},
                 {"include": "#example-block"},
+                {"include": "#test-block"},
                 {"include": "#named-declaration"},
                 {"include": "#let-declaration"},
                 {"include": "#expression"},
@@ -184,6 +185,32 @@ g = {
                 {"include": "#expression"},
             ],
         },
+        "test-block": {
+            "name": "meta.test.lmp",
+            "begin": rf"^\s*(test)\s+({ID})\s+(for)\s+({ID})\s*(\{{)",
+            "beginCaptures": {
+                "1": {"name": "storage.type.test.lmp"},
+                "2": {"name": "entity.name.function.test.lmp"},
+                "3": {"name": "keyword.other.for.lmp"},
+                "4": {"name": "entity.name.type.lmp"},
+                "5": {"name": "punctuation.section.braces.begin.lmp"},
+            },
+            "end": r"\}",
+            "endCaptures": {"0": {"name": "punctuation.section.braces.end.lmp"}},
+            "patterns": [
+                {"include": "#comment"},
+                {"match": r"^\s*(expect)\b", "captures": {"1": {"name": "keyword.control.expect.lmp"}}},
+                {"match": r"^\s*(check)\b", "captures": {"1": {"name": "keyword.control.check.lmp"}}},
+                {
+                    "match": rf"^\s*({ID})\s*(:)",
+                    "captures": {
+                        "1": {"name": "variable.other.field.lmp"},
+                        "2": {"name": "punctuation.separator.colon.lmp"},
+                    },
+                },
+                {"include": "#expression"},
+            ],
+        },
         "named-declaration": {
             "match": rf"^\s*(?:(model)|(retriever)|(example))\s+({ID})",
             "captures": {
@@ -271,6 +298,7 @@ g = {
                 {"match": r"\b(using)\b", "name": "keyword.other.using.lmp"},
                 {"match": r"\b(as)\b", "name": "keyword.other.as.lmp"},
                 {"match": r"\b(and|or|not)\b", "name": "keyword.operator.logical.lmp"},
+                {"match": r"\b(contains)\b", "name": "keyword.operator.contains.lmp"},
                 {"match": r"\b(let)\b", "name": "storage.type.let.lmp"},
             ]
         },

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from lmp.checker import metric_returns
 from lmp.checker.secrets import check_secrets
+from lmp.checker.tests_blocks import check_test
 from lmp.diagnostics import Diagnostic, Fix, Related, Severity, Span, suggest
 from lmp.ir import nodes as ir
 from lmp.ir.builtins import BUILTINS
@@ -123,6 +124,8 @@ class Checker:
                     self.check_tool(decl)
                 elif isinstance(decl, ir.ToolServer):
                     check_tool_server(self, decl)
+                elif isinstance(decl, ir.TestBlock):
+                    check_test(self, decl)
             except RecursionError:
                 self.report("E003", "nesting too deep to check", decl.span)
         check_media_outputs(self)

@@ -15,7 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "interrupted (rerun with the same --out to resume).")
     p.add_argument("program", help="the .lmp file")
     p.add_argument("module", nargs="?", help="module, or signature run on its own, to evaluate (default: the only module)")
-    p.add_argument("--dev", required=True, metavar="DEV.jsonl", help="one JSON object per line: inputs and gold outputs")
+    p.add_argument("--dev", required=True, metavar="DEV.jsonl",
+                   help="one JSON object per line: inputs and gold outputs; `tests`: the program's test blocks for "
+                   "the module (gold outputs from their `expect FIELD == value` lines)")
     p.add_argument("--metric", required=True, metavar="NAME",
                    help="exact_match, normalized_match, f1, contains, numeric[@TOL] (NAME:FIELD for one field), "
                    "or a metric declared in the program")
@@ -63,15 +65,15 @@ def load_for(args: argparse.Namespace, default_state: bool = True) -> tuple[obje
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from lmp.optimize.data import load_dataset
     from lmp.optimize.evaluate import evaluate, format_summary, format_table
     from lmp.optimize.metrics import resolve_metric
     from lmp.optimize.runner import Runner
+    from lmp.optimize.tests_dev import load_dev
 
     handle, module = load_for(args)
     metric = resolve_metric(args.metric, handle)
     mod = handle.interpreter.module(module)  # a module, or a signature run on its own
-    examples = load_dataset(args.dev, mod, require_gold=metric.needs_gold)
+    examples = load_dev(args.dev, handle.program, module, mod, require_gold=metric.needs_gold)
     if args.limit:
         examples = examples[: args.limit]
     runner = Runner(handle, module)

@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("program", help="the .lmp file")
     p.add_argument("module", nargs="?", help="module to optimize (default: the only module)")
     p.add_argument("--train", required=True, metavar="TRAIN.jsonl")
-    p.add_argument("--dev", metavar="DEV.jsonl", help="selection and before/after set (default: the training set)")
+    p.add_argument("--dev", metavar="DEV.jsonl", help="selection and before/after set (default: the training set); "
+                   "`tests`: the program's test blocks for the module")
     p.add_argument("--metric", required=True, metavar="NAME", help="a built-in metric or one declared in the program")
     p.add_argument("--optimizer", default="bootstrap", choices=OPTIMIZERS)
     p.add_argument("--prompt-model", metavar="ROLE_OR_MODEL",
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from lmp.optimize.data import load_dataset
     from lmp.optimize.metrics import resolve_metric
     from lmp.optimize.run import checkpoint_path, optimize
+    from lmp.optimize.tests_dev import load_dev
 
     handle, module = load_for(args, default_state=False)
     metric = resolve_metric(args.metric, handle)
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                             if users else ""))
     mod = handle.interpreter.module(module)
     train = load_dataset(args.train, mod, require_gold=metric.needs_gold)
-    dev = load_dataset(args.dev, mod, require_gold=metric.needs_gold) if args.dev else None
+    dev = load_dev(args.dev, handle.program, module, mod, require_gold=metric.needs_gold) if args.dev else None
     settings = parse_settings(args.settings)
     if args.members:
         if args.optimizer != "ensemble":

@@ -19,7 +19,7 @@ from lmp import __version__
 
 COMMANDS = [
     "check", "fmt", "run", "preview", "history", "eval", "optimize", "diff_state", "lsp",
-    "serve_local", "serve", "export", "mcp",
+    "serve_local", "serve", "export", "mcp", "test",
 ]
 
 

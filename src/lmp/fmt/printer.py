@@ -411,6 +411,20 @@ class Printer:
         brace = _after(anchor, self.text, "{")
         return self.body(head, kv.children if kv else [], self.kv_line, "", brace, _end(t) - 1)
 
+    def d_test_decl(self, t: Tree) -> list[str]:
+        name, target = t.children[0], t.children[1]
+        items = _sub(t, "test_items")
+        brace = _after(target, self.text, "{")
+        return self.body(f"test {name} for {target}", items.children if items else [], self.test_item, "", brace,
+                         _end(t) - 1)
+
+    def test_item(self, item: Tree, ind: str) -> list[str]:
+        if item.data == "kwarg":
+            return self.kv_line(item, ind)
+        head = ind + ("expect " if item.data == "test_expect" else "check ")
+        return self.unit(_end(item), ind,
+                         lambda: (head + self.expr(item.children[0], ind, len(head), 0)).split("\n"))
+
     def d_import_decl(self, t: Tree) -> list[str]:
         return [f"import {quote(string_value(t.children[0]))}"]
 

@@ -6,7 +6,8 @@ target, the inputs and the expectations fit the program is the checker's job (lm
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from lark import Tree
 
@@ -15,6 +16,9 @@ from lmp.ir import nodes as ir
 
 if TYPE_CHECKING:
     from lmp.ir.lower import Lowering
+
+# Names an expectation may use besides the target's output fields (lmp.runtime.testing binds them).
+SPECIAL_NAMES = ("result", "example", "latency_ms")
 
 
 def lower_test(lowering: Lowering, t: Tree) -> ir.TestBlock:
@@ -46,3 +50,36 @@ def lower_test(lowering: Lowering, t: Tree) -> ir.TestBlock:
         lowering.program.tests.append(test)
     lowering.program.decls.append(test)
     return test
+
+
+def _output_of(expr: ir.Expr, outputs: set[str]) -> str | None:
+    """`category` or `result.category`, naming an output field."""
+    if isinstance(expr, ir.Name) and expr.id in outputs:
+        return expr.id
+    if (isinstance(expr, ir.Attribute) and isinstance(expr.obj, ir.Name) and expr.obj.id == "result"
+            and "result" not in outputs and expr.name in outputs):
+        return expr.name
+    return None
+
+
+def equality_labels(block: ir.TestBlock, outputs: Sequence[str]) -> dict[str, Any]:
+    """Gold values a test states: each `expect|check FIELD == CONSTANT` (either side, FIELD an output
+    name or `result.FIELD`), the whole expression being that one equality. The first one per field wins."""
+    names = set(outputs)
+    labels: dict[str, Any] = {}
+    for e in block.expectations:
+        x = e.expr
+        if not (isinstance(x, ir.Compare) and x.op == "=="):
+            continue
+        for side, other in ((x.left, x.right), (x.right, x.left)):
+            name = _output_of(side, names)
+            if name is None or name in labels:
+                continue
+            try:
+                from lmp.ir.lower import constant
+
+                labels[name] = constant(other)
+            except ValueError:
+                continue
+            break
+    return labels

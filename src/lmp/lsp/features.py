@@ -586,6 +586,8 @@ def document_symbols(index: FileIndex, lm: LineMap) -> list[lsp.DocumentSymbol]:
             out.append(_sym(d.name, S.Constant, lm, d.span, d.name_span, f'model "{d.model}"'))
         elif isinstance(d, ir.Example):
             out.append(_sym(f"example {d.name}", S.Object, lm, d.span, d.name_span, f"for {d.target}"))
+        elif isinstance(d, ir.TestBlock):
+            out.append(_sym(f"test {d.name}", S.Event, lm, d.span, d.name_span, f"for {d.target}"))
         elif isinstance(d, ir.Import):
             out.append(_sym(d.name, S.File, lm, d.span, d.name_span, "import"))
     return out

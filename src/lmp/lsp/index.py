@@ -157,6 +157,11 @@ class FileIndex:
             self.add(decl.name_span, decl_key(decl, path), "model", True, decl)
         elif isinstance(decl, ir.Example):
             self._example(decl)
+        elif isinstance(decl, ir.TestBlock):
+            # The target and inputs resolve like an example's; metrics and modules called in expectations too.
+            self._example(ir.Example(decl.name, decl.target, decl.inputs, target_span=decl.target_span))
+            for e in decl.expectations:
+                self._expr(e.expr, None)
 
     def _sig_fields(self, sig: ir.Signature) -> None:
         for f in (*sig.inputs, *sig.outputs):

@@ -177,7 +177,8 @@ class State:
 
 
 def program_hash(program: Program) -> str:
-    """sha256 over the source text of the program and its imports (in a stable order)."""
+    """sha256 over the source text of the program and its imports (in a stable order), without their `test`
+    blocks (`text_without_tests`): tests do not change what a state file was made for."""
     h = hashlib.sha256()
     seen: set[str] = set()
 
@@ -187,13 +188,30 @@ def program_hash(program: Program) -> str:
         seen.add(p.path)
         h.update(os.path.basename(p.path).encode())
         h.update(b"\0")
-        h.update(p.text.encode("utf-8"))
+        h.update(text_without_tests(p).encode("utf-8"))
         h.update(b"\0")
         for sub in sorted(p.imported, key=lambda x: x.path):
             add(sub)
 
     add(program)
     return "sha256:" + h.hexdigest()
+
+
+def text_without_tests(p: Program) -> str:
+    """The source with each test block cut out, with the blank and comment-only lines right above it and the
+    line break after it: adding, editing or removing tests keeps the hash of a file (and of a shipped state)."""
+    text = p.text
+    for t in sorted(p.tests, key=lambda t: t.span.start, reverse=True):
+        start = text.rfind("\n", 0, t.span.start) + 1
+        while start > 0:
+            above = text.rfind("\n", 0, start - 1) + 1
+            line = text[above:start - 1].strip()
+            if line and not line.startswith("#"):
+                break
+            start = above
+        end = t.span.end + (1 if text[t.span.end:t.span.end + 1] == "\n" else 0)
+        text = text[:start] + text[end:]
+    return text
 
 
 def predictor_hashes(program: Program) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from lmp.ir import nodes as ir
-from lmp.optimize.data import DatasetError, Example
+from lmp.optimize.data import DatasetError, Example, load_dataset
 from lmp.runtime.testing import discover
 
 DEV_TESTS = "tests"  # the `--dev` value that selects test blocks instead of a JSONL file
@@ -30,3 +30,10 @@ def examples_from_tests(program: ir.Program, target: str, *, require_gold: bool 
     if not examples:
         raise DatasetError(f"--dev tests: {os.path.basename(program.path)} has no test block for `{target}`")
     return examples
+
+
+def load_dev(spec: str, program: ir.Program, target: str, module: ir.Module, *, require_gold: bool = False) -> list[Example]:
+    """`--dev tests` (the program's test blocks for `target`) or `--dev FILE.jsonl` (lmp.optimize.data)."""
+    if spec == DEV_TESTS:
+        return examples_from_tests(program, target, require_gold=require_gold)
+    return load_dataset(spec, module, require_gold=require_gold)

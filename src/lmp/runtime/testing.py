@@ -31,6 +31,7 @@ from typing import Any
 from lmp.diagnostics import Span
 from lmp.ir import nodes as ir
 from lmp.ir.lower import constant
+from lmp.ir.lower_tests import SPECIAL_NAMES, equality_labels
 from lmp.secrets import scrub
 
 __all__ = [
@@ -38,8 +39,6 @@ __all__ = [
     "equality_labels", "expr_text", "output_fields", "run_tests", "summarize",
 ]
 
-# Names an expectation may use besides the target's output fields.
-SPECIAL_NAMES = ("result", "example", "latency_ms")
 STATUSES = ("pass", "fail", "error", "cancelled")
 
 
@@ -83,6 +82,7 @@ class TestCase:
     block: ir.TestBlock
     labels: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None
+    output_types: dict[str, str] = field(default_factory=dict)  # output field -> its type as written
 
     @property
     def id(self) -> str:
@@ -91,6 +91,7 @@ class TestCase:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "target": self.target, "target_kind": self.target_kind,
                 "path": self.path, "span": span_dict(self.span), "inputs": self.inputs, "labels": self.labels,
+                "output_types": self.output_types,
                 "expectations": [{"kind": e.kind, "span": span_dict(e.span)} for e in self.block.expectations],
                 "problem": self.problem}
 
@@ -104,37 +105,6 @@ def output_fields(program: ir.Program, target: str) -> list[ir.Field] | None:
     if sig is not None:
         return list(sig.outputs)
     return None
-
-
-def _output_of(expr: ir.Expr, outputs: set[str]) -> str | None:
-    """`category` or `result.category`, naming an output field."""
-    if isinstance(expr, ir.Name) and expr.id in outputs:
-        return expr.id
-    if (isinstance(expr, ir.Attribute) and isinstance(expr.obj, ir.Name) and expr.obj.id == "result"
-            and "result" not in outputs and expr.name in outputs):
-        return expr.name
-    return None
-
-
-def equality_labels(block: ir.TestBlock, outputs: Sequence[str]) -> dict[str, Any]:
-    """Gold values a test states: each `expect|check FIELD == CONSTANT` (either side, FIELD an output
-    name or `result.FIELD`), the whole expression being that one equality. The first one per field wins."""
-    names = set(outputs)
-    labels: dict[str, Any] = {}
-    for e in block.expectations:
-        x = e.expr
-        if not (isinstance(x, ir.Compare) and x.op == "=="):
-            continue
-        for side, other in ((x.left, x.right), (x.right, x.left)):
-            name = _output_of(side, names)
-            if name is None or name in labels:
-                continue
-            try:
-                labels[name] = constant(other)
-            except ValueError:
-                continue
-            break
-    return labels
 
 
 def discover(program: ir.Program, pattern: str | None = None) -> list[TestCase]:
@@ -154,7 +124,8 @@ def discover(program: ir.Program, pattern: str | None = None) -> list[TestCase]:
         if outputs is None:
             problem = f"`{block.target}` is not a module or signature of {os.path.basename(program.path)}"
         case = TestCase(block.name, block.target, kind, block.path or program.path, block.span, inputs, block,
-                        equality_labels(block, [f.name for f in outputs or []]), problem)
+                        equality_labels(block, [f.name for f in outputs or []]), problem,
+                        {f.name: f.type.render() for f in outputs or []})
         if pattern and pattern.lower() not in f"{case.target}::{case.name}".lower():
             continue
         cases.append(case)
@@ -201,6 +172,8 @@ class TestResult:
     models: dict[str, str] = field(default_factory=dict)  # role overrides of this run ({} = as declared)
     model_ids: list[str] = field(default_factory=list)  # the models that answered (from the call records)
     attempt: int = 1
+    # The model calls of this run, scrubbed (messages, response, params): the raw requests for a playground.
+    records: list[Any] = field(default_factory=list, repr=False)
 
     @property
     def name(self) -> str:
@@ -229,11 +202,12 @@ class TestResult:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.case.id, "name": self.name, "target": self.target, "path": self.case.path,
                 "span": span_dict(self.span), "status": self.status, "inputs": self.case.inputs,
-                "outputs": self.outputs, "expectations": [e.to_dict() for e in self.expectations],
+                "outputs": self.outputs, "output_types": self.case.output_types,
+                "expectations": [e.to_dict() for e in self.expectations],
                 "error": self.error, "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
                 "latency_ms": round(self.latency_ms, 1), "cost": self.cost, "calls": self.calls,
                 "cache_hits": self.cache_hits, "models": self.models, "model_ids": self.model_ids,
-                "attempt": self.attempt}
+                "attempt": self.attempt, "call_ids": [r.id for r in self.records]}
 
 
 # ------------------------------------------------------------------ judging expectations
@@ -352,6 +326,7 @@ def _run_one(interp: Any, case: TestCase, models: dict[str, str], attempt: int, 
             result.latency_ms = (time.perf_counter() - start) * 1000
             result.error = _error_text(exc)
             result.status = "error"
+    result.records = list(calls)
     for rec in calls:
         result.calls += 1
         result.cache_hits += int(rec.cached)
@@ -398,9 +373,11 @@ def run_tests(
     jobs = [(case, ms, attempt) for case in cases for ms in model_sets for attempt in range(1, max(1, repeat) + 1)]
     results: list[TestResult | None] = [None] * len(jobs)
 
+    stop = threading.Event()  # Ctrl-C in the caller: like `cancel`
+
     def work(i: int) -> None:
         case, ms, attempt = jobs[i]
-        if cancel is not None and cancel.is_set():
+        if stop.is_set() or (cancel is not None and cancel.is_set()):
             res = TestResult(case, "cancelled", models=dict(ms), attempt=attempt, error="cancelled")
         else:
             res = _run_one(interp, case, ms, attempt, fresh=attempt > 1)
@@ -410,11 +387,17 @@ def run_tests(
 
     if not jobs:
         return []
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(jobs))), thread_name_prefix="lmp-test") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(jobs))), thread_name_prefix="lmp-test")
+    try:
         # Each job runs in a copy of the caller's context: `lmp.context(...)` settings apply to it.
         futures = [pool.submit(contextvars.copy_context().run, work, i) for i in range(len(jobs))]
         for f in futures:
             f.result()
+    except KeyboardInterrupt:
+        stop.set()  # the runs in flight finish; the others are not started
+        pool.shutdown(wait=True)
+        raise
+    pool.shutdown(wait=True)
     return [r for r in results if r is not None]
 
 
