@@ -98,3 +98,15 @@ def test_moved_module_keeps_its_predictors_linked_to_this_lowering():
     let = a.body[0]
     assert let.predictor is a.predictors[0]  # one object, moved once
     assert moved[let.span.start:let.span.end] == "let p = Predict(S)"
+
+
+def test_an_inline_signature_declaration_is_context():
+    text = BASE.replace("tool search", 'signature Q = "text: str -> label: Category"\n\ntool search') \
+        .replace("let p = Predict(S)\n  return p(text: text)", "let p = Predict(Q)\n  return p(text: text)")
+    edited = text.replace('signature Q = "text: str -> label: Category"', 'signature Q = "txt: str -> label: Category"')
+    reuse = ModuleReuse()
+    for t in (text, edited, text):
+        plain, plain_diags = _lower(t, None)
+        reused, reused_diags = _lower(t, reuse)
+        assert summary(reused) == summary(plain)
+        assert sorted(map(repr, reused_diags)) == sorted(map(repr, plain_diags))

@@ -5,7 +5,8 @@ again is most of an analysis of a large file (~20 of ~45 ms on 2,000 lines). A m
 the module's own text and, outside it, only the type and signature declarations (its parameter, output
 and annotation types, the signatures its predictors name), the imported files' types and signatures, and
 which declarations recovery dropped. So a module is reused when its text, its column and all of those
-are unchanged, and it has no syntax error; its IR (and the diagnostics its lowering gave) is moved to
+are unchanged (every declaration but modules, metrics, examples and tests counts, to be safe), and it
+has no syntax error; its IR (and the diagnostics its lowering gave) is moved to
 where the module now sits, and its predictors are pointed at this lowering's signature objects.
 
 Only a module's own objects are moved (each once); type objects are immutable values and signatures
@@ -25,7 +26,9 @@ from lmp.diagnostics import Diagnostic, Fix, Related, Span
 from lmp.ir import nodes as ir
 
 _MAX_ENTRIES = 4_000
-_CONTEXT_KINDS = ("type_decl", "signature_decl")
+# Every declaration except these is context: a change to any of them (a type, a signature, an inline
+# signature, and, to be safe, tools, models and retrievers too) lowers every module again.
+_NOT_CONTEXT = ("module_decl", "metric_decl", "example_decl", "test_decl")
 _fields_of: dict[type, tuple[str, ...]] = {}
 
 
@@ -106,7 +109,7 @@ class ModuleReuse:
                     unparsed: frozenset[str]) -> str:
         h = hashlib.sha256()
         for t in decl_trees:
-            if t.data in _CONTEXT_KINDS:
+            if t.data not in _NOT_CONTEXT:
                 s = span_of(t)
                 h.update(t.data.encode() + b"\0" + text[s.start:s.end].encode("utf-8", "surrogatepass") + b"\0")
         for prog in imported:
