@@ -50,7 +50,7 @@ def drop_follow_on(diagnostics: list[Diagnostic], files: dict[str, ir.Program], 
     for d in diagnostics:
         if d.code in _SYNTAX:
             errors.setdefault(d.path or main_path, []).append(d)
-    if not errors:
+    if not errors or all(d.code in _KEPT for d in diagnostics):
         return diagnostics
     lines: dict[str, set[int]] = {}
     spans: dict[str, list[Span]] = {}

@@ -133,6 +133,24 @@ def _install_incremental_parse() -> Any:
     return inc
 
 
+def _install_module_reuse() -> Any:
+    """Let lowering reuse the IR of unchanged modules between analyses (see lmp.ir.reuse); off with
+    LMP_LSP_INCREMENTAL=0, like the incremental parse."""
+    if os.environ.get("LMP_LSP_INCREMENTAL", "1") == "0":
+        return None
+    from lmp.ir import lower
+    from lmp.ir.reuse import ModuleReuse, self_test
+
+    if lower.MODULE_REUSE is not None:
+        return lower.MODULE_REUSE
+    reuse = ModuleReuse()
+    if not self_test(reuse):
+        log.warning("reusing lowered modules disagrees with lowering them again here; lowering every module")
+        return None
+    lower.MODULE_REUSE = reuse
+    return reuse
+
+
 class LmpLanguageServer(LanguageServer):
     def __init__(self) -> None:
         # pygls's own protocol keeps an entry per notification forever (lmp.lsp.rpc).
@@ -151,6 +169,7 @@ class LmpLanguageServer(LanguageServer):
         self._workspace_cache: dict[str, tuple[float, Any]] = {}
         self._ws_lock = threading.Lock()
         self.incremental = _install_incremental_parse()
+        self.module_reuse = _install_module_reuse()
         self.publish_times: list[float] = []
         self._playground: Any = None
 

@@ -9,7 +9,9 @@ Lark never loads old tables, and several lmp versions side by side keep their ow
 The cache can only make start-up faster, never break it: a missing, truncated, corrupt or foreign file
 is rebuilt (and replaced, written to a temporary file and renamed, so concurrent processes never read a
 half-written one); a read-only or missing cache folder means building every time, silently.
-`LMP_PARSER_CACHE=0` turns it off.
+`LMP_PARSER_CACHE=0` turns it off. The file is a pickle, written with the user's own permissions (0600)
+into the user's own cache folder, and read only from there (Lark's own `cache=True` would use the shared
+temporary folder instead).
 """
 
 from __future__ import annotations
