@@ -467,13 +467,17 @@ class Playground:
                 mark[0], mark[1] = len(calls), len(requests)
                 data = self._test_result(program, path, res, records, reqs, to_range)
                 out.append(data)
-                emit(f"{len(out)}/{len(cases)} {res.name}: {res.status}", int(100 * len(out) / max(1, len(cases))))
+                following = f"; running {cases[len(out)].name}…" if len(out) < len(cases) else ""
+                emit(f"{len(out)}/{len(cases)} {res.name}: {res.status}{following}",
+                     int(100 * len(out) / max(1, len(cases))))
                 if on_result is not None:
                     on_result(data)
 
             overrides: dict[str, Any] = {"history": self.history}
             if no_cache:
                 overrides["cache"] = False
+            if cases:
+                emit(f"running {cases[0].name} (a local model starts on first use)…", 0)
             with settings.context(**overrides), wiretap.observe(tap), observe_calls() as observed:
                 calls = observed
                 interp = Interpreter(program, state)
