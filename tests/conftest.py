@@ -9,9 +9,18 @@ tests/README.md). A test's own `@settings(max_examples=...)` still wins over the
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 from hypothesis import HealthCheck, settings
+
+# lmp's caches default to the user's cache folder ($XDG_CACHE_HOME/lmp, lmp.cachedir): the suite (and every
+# `lmp` process it starts, which inherits the environment) uses a folder of its own, never the real ~/.cache.
+_XDG = tempfile.mkdtemp(prefix="lmp-test-xdg-cache-")
+os.environ["XDG_CACHE_HOME"] = _XDG
+atexit.register(shutil.rmtree, _XDG, True)
 
 settings.register_profile(
     "ci", derandomize=True, database=None, deadline=None, max_examples=300,

@@ -26,6 +26,9 @@ def load_program(
 
         for prog in loaded.files.values():
             loaded.diagnostics.extend(check_program(prog))
+        from lmp.followon import drop_follow_on
+
+        loaded.diagnostics[:] = drop_follow_on(loaded.diagnostics, loaded.files, os.path.abspath(path))
         sort_diagnostics(loaded.diagnostics)
     return loaded
 

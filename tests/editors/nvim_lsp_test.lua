@@ -1,5 +1,6 @@
--- Headless Neovim 0.7+ test of the README's `vim.lsp.start_client` snippet against `lmp lsp`.
--- Env: LMP_COMMAND (absolute path of lmp), LMP_NVIM_FIXTURE (a .lmp file with an error on a `Strng` type).
+-- Headless Neovim 0.7+ test of a README snippet (editors/vim/README.md) against `lmp lsp`.
+-- Env: LMP_COMMAND (absolute path of lmp), LMP_SNIPPET (a file holding the snippet's Lua),
+-- LMP_NVIM_FIXTURE (a .lmp file with an error on a `Strng` type).
 local lmp = assert(os.getenv('LMP_COMMAND'), 'LMP_COMMAND is not set')
 local fixture = assert(os.getenv('LMP_NVIM_FIXTURE'), 'LMP_NVIM_FIXTURE is not set')
 local failures, passed = {}, 0
@@ -16,26 +17,35 @@ end
 vim.cmd('filetype plugin on')
 vim.cmd('syntax on')
 
--- The README snippet (Neovim 0.7), with cmd taken from LMP_COMMAND.
-local lmp_client_id
-vim.api.nvim_create_autocmd('FileType', {
-  pattern = 'lmp',
-  callback = function(args)
-    if not lmp_client_id or not vim.lsp.get_client_by_id(lmp_client_id) then
-      lmp_client_id = vim.lsp.start_client({
-        name = 'lmp',
-        cmd = { lmp, 'lsp', '--stdio' },
-        root_dir = vim.fn.getcwd(),
-      })
+-- A snippet of editors/vim/README.md (the file LMP_SNIPPET), run as written except that the `lmp` of
+-- its cmd becomes LMP_COMMAND (the lmp under test).
+local snippet_path = assert(os.getenv('LMP_SNIPPET'), 'LMP_SNIPPET is not set')
+local fh = assert(io.open(snippet_path, 'r'))
+local code = fh:read('*a')
+fh:close()
+local replaced
+code, replaced = code:gsub("{ 'lmp', 'lsp', '%-%-stdio' }", "{ '" .. lmp .. "', 'lsp', '--stdio' }")
+check('snippet names lmp lsp --stdio', replaced == 1)
+local chunk, load_err = loadstring(code, '=README snippet')
+check('snippet compiles', chunk ~= nil, load_err)
+if chunk then
+  local ok, run_err = pcall(chunk)
+  check('snippet runs', ok, run_err and tostring(run_err))
+end
+
+local function lmp_client()
+  for _, c in pairs(vim.lsp.get_active_clients()) do
+    if c.name == 'lmp' then
+      return c
     end
-    vim.lsp.buf_attach_client(args.buf, lmp_client_id)
-  end,
-})
+  end
+  return nil
+end
 
 vim.cmd('edit ' .. vim.fn.fnameescape(fixture))
 local buf = vim.api.nvim_get_current_buf()
 check('filetype', vim.bo.filetype == 'lmp', vim.bo.filetype)
-check('client started', lmp_client_id ~= nil)
+check('client started', vim.wait(5000, function() return lmp_client() ~= nil end, 50))
 
 local got = vim.wait(15000, function() return #vim.diagnostic.get(buf) > 0 end, 50)
 local diags = vim.diagnostic.get(buf)
@@ -45,7 +55,7 @@ for _, d in ipairs(diags) do
 end
 check('diagnostics arrive', got and #diags > 0, table.concat(msgs, ' | '))
 
-local client = lmp_client_id and vim.lsp.get_client_by_id(lmp_client_id)
+local client = lmp_client()
 if client then
   -- hover on the signature name in `let answer = Predict(Answer)` or its declaration
   local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -129,10 +130,29 @@ def _lmp_lsp_or_skip() -> str:
     return lmp
 
 
-def test_neovim_lsp_snippet():
-    """The README's Neovim 0.7 `vim.lsp.start_client` snippet attaches `lmp lsp`: diagnostics and hover."""
+def _readme_lua_snippets() -> list[str]:
+    text = (ROOT / "editors" / "vim" / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"```lua\n(.*?)```", text, re.DOTALL)
+
+
+def _nvim_version() -> tuple[int, ...]:
+    r = _run(["nvim", "--version"], timeout=30)
+    m = re.search(r"NVIM v(\d+)\.(\d+)", r.stdout)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["first-snippet-module", "second-snippet-inline", "third-0.10"])
+def test_neovim_lsp_snippet(which: int, tmp_path: Path):
+    """The README's snippets attach `lmp lsp` in headless Neovim: diagnostics and hover. The first two must
+    work on Debian's Neovim 0.7.2; the third (`vim.lsp.start`, `vim.fs.root`) needs 0.10."""
     _need_apt_tool("nvim", "neovim")
     lmp = _lmp_lsp_or_skip()
+    snippets = _readme_lua_snippets()
+    assert len(snippets) >= 3, "editors/vim/README.md lost a Lua snippet"
+    if which == 2 and _nvim_version() < (0, 10):
+        pytest.skip(f"the vim.lsp.start snippet needs Neovim 0.10 (this is {_nvim_version()})")
+    snippet = tmp_path / "snippet.lua"
+    snippet.write_text(snippets[which], encoding="utf-8")
     r = _run(
         [
             "nvim",
@@ -146,7 +166,8 @@ def test_neovim_lsp_snippet():
             "-c",
             f"luafile {ROOT / 'tests' / 'editors' / 'nvim_lsp_test.lua'}",
         ],
-        env={"LMP_COMMAND": lmp, "LMP_NVIM_FIXTURE": str(EXT / "test" / "workspace" / "broken.lmp")},
+        env={"LMP_COMMAND": lmp, "LMP_SNIPPET": str(snippet),
+             "LMP_NVIM_FIXTURE": str(EXT / "test" / "workspace" / "broken.lmp")},
         timeout=90,
     )
     assert r.returncode == 0, _explain(r)
@@ -172,7 +193,7 @@ def vscode_run():
         env["LMP_COMMAND"] = lmp
     result_file = ARTIFACTS / "result.json"
     result_file.unlink(missing_ok=True)
-    r = _run(["node", str(EXT / "test" / "run-vscode-test.mjs")], env=env, timeout=180)
+    r = _run(["node", str(EXT / "test" / "run-vscode-test.mjs")], env=env, timeout=300)
     result = json.loads(result_file.read_text()) if result_file.exists() else None
     return r, result
 
@@ -184,6 +205,9 @@ def test_vscode_extension_in_code_server(vscode_run):
     failed = [c for c in result["checks"] if c["status"] == "FAIL"]
     assert not failed, json.dumps(failed, indent=2)
     assert (ARTIFACTS / "preview-panel.png").exists()
+    # the playground's screenshots: a module run from its lens, and the Testing view after a run
+    for shot in ("run-panel.png", "testing-view.png"):
+        assert (ARTIFACTS / shot).exists() and (ARTIFACTS / shot).stat().st_size > 10_000, shot
     # Details name workspace files relative to the workspace, not by the runner's temporary absolute path.
     absolute = [c["detail"] for c in result["checks"] if "/ws/" in c["detail"]]
     assert not absolute, absolute
@@ -227,3 +251,5 @@ def test_vscode_language_server_features(vscode_run):
         pytest.skip(f"{len(skipped)} server checks skipped: {skipped[0]['detail']}")
     names = {c["name"] for c in result["checks"] if c["status"] == "PASS"}
     assert any("diagnostics" in n for n in names) and any("preview" in n for n in names), names
+    for part in ("▶ Run on a module", "Testing view", "restored after a window reload", '"Run module" goes through'):
+        assert any(part in n for n in names), (part, names)

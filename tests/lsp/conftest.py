@@ -122,6 +122,7 @@ class Session:
 async def client(lsp_client: LanguageClient):
     params = lsp.InitializeParams(capabilities=client_capabilities("visual-studio-code"),
                                   initialization_options={"debounceMs": 50})
-    await lsp_client.initialize_session(params)
+    # kept for tests of the announced capabilities (trigger characters, inlay hints)
+    lsp_client.initialize_result = await lsp_client.initialize_session(params)  # type: ignore[attr-defined]
     yield lsp_client
     await lsp_client.shutdown_session()

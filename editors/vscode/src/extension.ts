@@ -2,8 +2,10 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { LanguageClient, State } from 'vscode-languageclient/node';
-import { PreviewResult, PreviewTarget, PromptPreview } from './preview';
+import { Playground, RunResult, RunTarget, askInputs } from './playground';
+import { PREVIEW_VIEW_TYPE, PreviewResult, PreviewState, PreviewTarget, PromptPreview } from './preview';
 import { INSTALL_HINT, ServerStatus, createClient, lmpRequest, resolveLmpCommand } from './server';
+import { LmpTests } from './testing';
 
 const SCHEMA_SCHEME = 'lmp-schema';
 
@@ -20,6 +22,11 @@ export interface LmpApi {
   /** Resolves once the server is running or has definitely failed / is missing. */
   whenServerSettled(): Promise<ServerStatus>;
   readonly preview: PromptPreview;
+  readonly playground: Playground;
+  readonly tests: LmpTests;
+  /** The status-bar item's text and whether a "server not found/failed" notification is open. */
+  readonly statusText: string;
+  readonly problemNotificationOpen: boolean;
 }
 
 let client: LanguageClient | undefined;
@@ -27,6 +34,67 @@ let status: ServerStatus = 'stopped';
 let statusError: string | undefined;
 let settled: Promise<ServerStatus> = Promise.resolve('stopped');
 let output: vscode.LogOutputChannel;
+let statusItem: vscode.StatusBarItem | undefined;
+let closeProblem: (() => void) | undefined;
+let onRunning: (() => void) | undefined;
+
+function updateStatusItem(): void {
+  if (!statusItem) {
+    return;
+  }
+  const text: Record<ServerStatus, string> = {
+    starting: '$(sync~spin) lmp',
+    running: '$(check) lmp',
+    'not-found': '$(error) lmp: server not found',
+    failed: '$(error) lmp: server failed',
+    stopped: '$(circle-slash) lmp',
+  };
+  statusItem.text = text[status];
+  statusItem.tooltip =
+    status === 'running'
+      ? 'lmp language server: ready. Click to restart it or show its log.'
+      : status === 'starting'
+        ? 'lmp language server: starting…'
+        : `lmp language server: ${statusError ?? status}. Click for options.`;
+  statusItem.backgroundColor =
+    status === 'not-found' || status === 'failed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+  statusItem.show();
+}
+
+function setStatus(next: ServerStatus): void {
+  status = next;
+  updateStatusItem();
+  if (next === 'running') {
+    // A notification about a missing or failed server is stale once one runs: close it.
+    closeProblem?.();
+    onRunning?.();
+  }
+}
+
+/**
+ * Show a server problem as a notification that closes by itself once a (re)started server runs.
+ * VS Code cannot close a showErrorMessage notification, but it closes a progress notification when its
+ * promise settles; the status-bar item offers the settings and the log.
+ */
+function showProblem(message: string): void {
+  closeProblem?.();
+  void vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: 'lmp', cancellable: true },
+    (progress, token) => {
+      progress.report({ message: `${message} (Click "lmp" in the status bar for settings, the log or a restart.)` });
+      return new Promise<void>((resolve) => {
+        const close = () => {
+          if (closeProblem === close) {
+            closeProblem = undefined;
+          }
+          resolve();
+        };
+        closeProblem = close;
+        token.onCancellationRequested(close);
+      });
+    },
+  );
+}
 
 function config() {
   return vscode.workspace.getConfiguration('lmp');
@@ -37,38 +105,30 @@ async function startServer(): Promise<ServerStatus> {
   const args = config().get<string[]>('server.args', ['lsp']);
   const executable = resolveLmpCommand(configured);
   if (!executable) {
-    status = 'not-found';
+    setStatus('not-found');
     statusError = /[\\/]/.test(configured)
       ? `lmp language server not found: \`${configured}\` does not exist or is not executable.`
       : `lmp language server not found: \`${configured}\` is not on the PATH VS Code sees.`;
     output.appendLine(`${statusError}\n${INSTALL_HINT}`);
-    void vscode.window
-      .showErrorMessage(`${statusError} ${INSTALL_HINT}`, 'Open Settings', 'Show Log')
-      .then((choice) => {
-        if (choice === 'Open Settings') {
-          void vscode.commands.executeCommand('workbench.action.openSettings', 'lmp.server.command');
-        } else if (choice === 'Show Log') {
-          output.show();
-        }
-      });
+    updateStatusItem();
+    showProblem(`${statusError} ${INSTALL_HINT}`);
     return status;
   }
   output.appendLine(`Starting ${executable} ${[...args, '--stdio'].join(' ')}`);
-  status = 'starting';
+  statusError = undefined;
+  setStatus('starting');
   client = createClient(executable, args, output);
   try {
     await client.start();
-    status = 'running';
     statusError = undefined;
+    setStatus('running');
   } catch (err) {
-    status = 'failed';
     statusError =
       `The lmp language server failed to start (\`${executable} ${args.join(' ')} --stdio\`): ` +
       `${err instanceof Error ? err.message : String(err)}`;
     output.appendLine(statusError);
-    void vscode.window
-      .showErrorMessage(`${statusError}. Is lmp installed with its language server? ${INSTALL_HINT}`, 'Show Log')
-      .then((choice) => choice && output.show());
+    setStatus('failed');
+    showProblem(`${statusError}. Is lmp installed with its language server? ${INSTALL_HINT}`);
   }
   return status;
 }
@@ -76,7 +136,7 @@ async function startServer(): Promise<ServerStatus> {
 async function stopServer(): Promise<void> {
   const c = client;
   client = undefined;
-  status = 'stopped';
+  setStatus('stopped');
   if (c && c.state !== State.Stopped) {
     try {
       await c.stop(2000);
@@ -169,6 +229,12 @@ async function fileForCli(uriArg: unknown): Promise<vscode.Uri | undefined> {
   return uri;
 }
 
+interface RunOptions {
+  /** Input values (text is read by the input's declared type, like `lmp run -i`); skips the input boxes. */
+  inputs?: Record<string, unknown>;
+  noCache?: boolean;
+}
+
 interface OptimizeOptions {
   train?: string;
   dev?: string;
@@ -198,17 +264,60 @@ export function activate(context: vscode.ExtensionContext): LmpApi {
   output = vscode.window.createOutputChannel('lmp', { log: true });
   const schemaDocs = new SchemaDocuments();
 
+  statusItem = vscode.window.createStatusBarItem('lmp.server', vscode.StatusBarAlignment.Right, 100);
+  statusItem.name = 'lmp language server';
+  statusItem.command = 'lmp.serverMenu';
+  updateStatusItem();
+  const playground = new Playground(requireClient);
   const preview = new PromptPreview(
     async (target) =>
       lmpRequest<PreviewResult | null>(requireClient(), 'lmp/previewPrompt', paramsOf(target)) ?? undefined,
     () => config().get<number>('preview.debounceMs', 300),
+    playground,
   );
+  const tests = new LmpTests(() => (client && status === 'running' ? client : undefined), (results) => playground.add(results));
+  onRunning = () => void tests.serverReady();
+
+  /** Run a target through the server and show the result next to its prompt. */
+  const runTarget = async (uri: string, target: RunTarget, opts?: RunOptions): Promise<RunResult | undefined> => {
+    let inputs: Record<string, unknown> | undefined = opts?.inputs;
+    const key = (r: RunResult) => r.kind === target.kind && r.name === target.name && r.uri === uri;
+    if (!inputs && !target.hasInputs && target.inputs.length && !playground.runs.some(key)) {
+      inputs = await askInputs(target, undefined);
+      if (!inputs) {
+        return undefined;
+      }
+    }
+    const shown = preview.show({ uri, predictor: target.target || undefined }).catch(() => undefined);
+    let result: RunResult;
+    try {
+      result = await playground.run(uri, target, inputs, opts?.noCache === true);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (!/cancel/i.test(message)) {
+        void vscode.window.showErrorMessage(`lmp: ${message}`);
+      }
+      return undefined;
+    }
+    await shown;
+    return result;
+  };
 
   settled = startServer();
 
   context.subscriptions.push(
     output,
+    statusItem,
+    playground,
     preview,
+    tests,
+    // The panel comes back after a window reload, with its target and its runs (webview state).
+    vscode.window.registerWebviewPanelSerializer(PREVIEW_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
+        await Promise.race([settled, new Promise((r) => setTimeout(r, 10000))]);
+        await preview.restore(panel, (state ?? undefined) as PreviewState | undefined);
+      },
+    }),
     { dispose: () => void stopServer() },
     vscode.workspace.registerTextDocumentContentProvider(SCHEMA_SCHEME, schemaDocs),
 
@@ -252,22 +361,70 @@ export function activate(context: vscode.ExtensionContext): LmpApi {
       return result;
     }),
 
-    vscode.commands.registerCommand('lmp.runModule', async (uriArg?: unknown, opts?: { args?: string; execute?: boolean }) => {
-      const uri = await fileForCli(uriArg);
-      if (!uri) {
-        return;
+    vscode.commands.registerCommand('lmp.run', async (uriArg?: unknown, target?: RunTarget, opts?: RunOptions) => {
+      const uri = uriArg instanceof vscode.Uri ? uriArg.toString() : typeof uriArg === 'string' ? uriArg : undefined;
+      if (!uri || !target || typeof target.name !== 'string') {
+        return vscode.commands.executeCommand('lmp.runModule');
       }
-      // `opts.args` (from a keybinding or another extension) skips the input box.
-      const extra = typeof opts?.args === 'string' ? opts.args : await vscode.window.showInputBox({
-        title: `lmp run ${path.basename(uri.fsPath)}`,
-        prompt: 'Extra arguments (optional), e.g. -i question="What is DSPy?" or --input data.jsonl',
-        placeHolder: '-i field="value"',
-        ignoreFocusOut: true,
+      return runTarget(uri, target, opts);
+    }),
+
+    // "Run module" goes through the language server too (progress, cancellation, results in the panel):
+    // no terminal, and nothing is written into the workspace.
+    vscode.commands.registerCommand('lmp.runModule', async (uriArg?: unknown, opts?: RunOptions & { module?: string }) => {
+      let uri: vscode.Uri | undefined =
+        uriArg instanceof vscode.Uri ? uriArg : typeof uriArg === 'string' ? vscode.Uri.parse(uriArg) : undefined;
+      uri ??= vscode.window.activeTextEditor?.document.uri;
+      if (!uri || !uri.path.endsWith('.lmp')) {
+        void vscode.window.showErrorMessage('lmp: open a .lmp file first.');
+        return undefined;
+      }
+      let targets: RunTarget[];
+      try {
+        targets = (await requireClient().sendRequest<{ targets: RunTarget[] }>('lmp/runTargets', { uri: uri.toString() })).targets;
+      } catch (err) {
+        void vscode.window.showErrorMessage(`lmp: ${err instanceof Error ? err.message : String(err)}`);
+        return undefined;
+      }
+      const modules = targets.filter((t) => t.kind === 'module');
+      let target = modules.find((t) => t.name === opts?.module);
+      if (!target && opts?.module) {
+        void vscode.window.showErrorMessage(`lmp: no module \`${opts.module}\` in ${path.basename(uri.fsPath)}`);
+        return undefined;
+      }
+      if (!target) {
+        if (!modules.length) {
+          void vscode.window.showErrorMessage(`lmp: ${path.basename(uri.fsPath)} has no module to run.`);
+          return undefined;
+        }
+        const picked =
+          modules.length === 1
+            ? modules[0]
+            : (await vscode.window.showQuickPick(modules.map((m) => ({ label: m.name, target: m })), { title: 'lmp: run module' }))?.target;
+        if (!picked) {
+          return undefined;
+        }
+        target = picked;
+      }
+      return runTarget(uri.toString(), target, opts);
+    }),
+
+    vscode.commands.registerCommand('lmp.serverMenu', async () => {
+      const items = [
+        { label: '$(debug-restart) Restart language server', id: 'restart' },
+        { label: '$(output) Show log', id: 'log' },
+        { label: '$(gear) Open settings (lmp.server.command)', id: 'settings' },
+      ];
+      const choice = await vscode.window.showQuickPick(items, {
+        title: `lmp language server: ${status}${statusError ? ` — ${statusError}` : ''}`,
       });
-      if (extra === undefined) {
-        return;
+      if (choice?.id === 'restart') {
+        await vscode.commands.executeCommand('lmp.restartServer');
+      } else if (choice?.id === 'log') {
+        output.show();
+      } else if (choice?.id === 'settings') {
+        await vscode.commands.executeCommand('workbench.action.openSettings', 'lmp.server.command');
       }
-      return runInTerminal(['run', uri.fsPath], extra, opts?.execute !== false);
     }),
 
     vscode.commands.registerCommand('lmp.optimize', async (uriArg?: unknown, opts?: OptimizeOptions) => {
@@ -359,6 +516,14 @@ export function activate(context: vscode.ExtensionContext): LmpApi {
     },
     whenServerSettled: () => settled,
     preview,
+    playground,
+    tests,
+    get statusText() {
+      return statusItem?.text ?? '';
+    },
+    get problemNotificationOpen() {
+      return closeProblem !== undefined;
+    },
   };
 }
 

@@ -21,6 +21,8 @@ export const CLIENT_COMMANDS = new Set([
   'lmp.runModule',
   'lmp.optimize',
   'lmp.restartServer',
+  'lmp.run',
+  'lmp.serverMenu',
 ]);
 
 export const INSTALL_HINT =

@@ -9,13 +9,14 @@
 //                    server-dependent checks run (they are SKIPPED, never PASS, when it is missing)
 //   CHROMIUM         browser binary (default: chromium)
 //   ARTIFACTS_DIR    where the screenshot and result go (default: <repo>/.ci/artifacts/vscode)
-//   LMP_VSCODE_TEST_TIMEOUT  overall timeout in seconds (default 110)
+//   LMP_VSCODE_TEST_TIMEOUT  overall timeout in seconds (default 200)
 //   LMP_ALLOW_SKIP_SERVER=1  allow skipping the server checks although src/lmp/lsp/server.py exists
 //   --stub           use test/stub-server/lmp_stub.py (run by $LMP_STUB_PYTHON, default python3, which needs pygls)
 //                    instead of the real `lmp lsp`: checks the client against the documented contract alone
 // Exit code: 0 only if the suite wrote a result file with status PASS.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,7 +27,7 @@ const extDir = path.resolve(here, '..');
 const repo = path.resolve(extDir, '..', '..');
 const t0 = Date.now();
 const log = (...a) => console.log(`[vscode-test ${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
-const overallMs = Number(process.env.LMP_VSCODE_TEST_TIMEOUT ?? 110) * 1000;
+const overallMs = Number(process.env.LMP_VSCODE_TEST_TIMEOUT ?? 200) * 1000;
 
 const cacheDir = process.env.LMP_EDITORS_CACHE ?? path.join(os.homedir(), '.cache', 'lmp-editors');
 const codeServerDir = process.env.CODE_SERVER_DIR ?? path.join(cacheDir, 'code-server');
@@ -103,6 +104,47 @@ fs.mkdirSync(path.join(ws, '.lmp-test'));
 for (const f of fs.readdirSync(path.join(extDir, 'test', 'workspace'))) {
   fs.copyFileSync(path.join(extDir, 'test', 'workspace', f), path.join(ws, f));
 }
+// A loopback OpenAI-compatible fake model for the playground's HTTP checks (request as cURL, cache hits):
+// "Wars and Conflicts" when the input mentions Nineveh, else "Science and Innovation"; streams when asked.
+const fakeModel = http.createServer((req, res) => {
+  let raw = '';
+  req.on('data', (c) => (raw += c));
+  req.on('end', () => {
+    let body = {};
+    try {
+      body = JSON.parse(raw || '{}');
+    } catch {
+      /* answered below */
+    }
+    const user = (body.messages ?? []).filter((m) => m.role === 'user').map((m) => String(m.content)).join(' ');
+    const category = /Nineveh/.test(user) ? 'Wars and Conflicts' : 'Science and Innovation';
+    const text = `[[ ## category ## ]]\n${category}\n\n[[ ## completed ## ]]`;
+    const usage = { prompt_tokens: Math.ceil(raw.length / 4), completion_tokens: 9, total_tokens: Math.ceil(raw.length / 4) + 9 };
+    if (!req.url.endsWith('/chat/completions')) {
+      res.writeHead(404).end('{}');
+      return;
+    }
+    if (body.stream) {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      for (const piece of text.split(/(?<=\s)/)) {
+        res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: piece } }] })}\n\n`);
+      }
+      res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage })}\n\n`);
+      res.end('data: [DONE]\n\n');
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }], usage }));
+  });
+});
+await new Promise((resolve) => fakeModel.listen(0, '127.0.0.1', resolve));
+fakeModel.unref();
+fs.writeFileSync(
+  path.join(ws, 'http.lmp'),
+  fs.readFileSync(path.join(extDir, 'test', 'fixtures', 'http.lmp.tmpl'), 'utf8')
+    .replace('{{API_BASE}}', `http://127.0.0.1:${fakeModel.address().port}/v1`),
+);
+
 const settings = {
   // The extension host's PATH is rebuilt from a login shell: give the server as an absolute path.
   'lmp.server.command': lmp ?? path.join(tmp, 'no-lmp-here', 'lmp'),
@@ -256,9 +298,59 @@ try {
   await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 30000 });
   log('workbench loading');
 
-  // 6. Wait for the suite's result file (done=true).
+  // 6. Wait for the suite's result file (done=true). Meanwhile the suite may ask for screenshots of the
+  // workbench at chosen moments: it writes .lmp-test/shot-NAME.req and waits for shot-NAME.done.
+  fs.mkdirSync(artifacts, { recursive: true });
+  const shots = [];
   let result;
   while (!result) {
+    for (const f of fs.readdirSync(path.join(ws, '.lmp-test'))) {
+      const m = /^shot-([\w-]+)\.req$/.exec(f);
+      if (!m) {
+        continue;
+      }
+      const shot = path.join(artifacts, `${m[1]}.png`);
+      try {
+        await new Promise((r) => setTimeout(r, 400)); // let the webview and the editor paint
+        await page.screenshot({ path: shot });
+        shots.push(shot);
+        log(`screenshot: ${shot}`);
+      } catch (err) {
+        log(`screenshot ${m[1]} failed: ${err}`);
+      }
+      fs.renameSync(path.join(ws, '.lmp-test', f), path.join(ws, '.lmp-test', `shot-${m[1]}.done`));
+    }
+    // .lmp-test/click-NAME.req holds a CSS selector: click the first match in any frame (the webview's).
+    for (const f of fs.readdirSync(path.join(ws, '.lmp-test'))) {
+      const m = /^click-([\w-]+)\.req$/.exec(f);
+      if (!m) {
+        continue;
+      }
+      const selector = fs.readFileSync(path.join(ws, '.lmp-test', f), 'utf8').trim();
+      let clicked = false;
+      // The webview repaints asynchronously after its html changes: look for a few seconds.
+      for (let attempt = 0; attempt < 40 && !clicked; attempt++) {
+        for (const frame of page.frames()) {
+          try {
+            const el = await frame.$(selector);
+            if (el) {
+              await el.evaluate((e) => e.scrollIntoView());
+              await el.click();
+              clicked = true;
+              break;
+            }
+          } catch {
+            /* frame detached or not ready */
+          }
+        }
+        if (!clicked) {
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      log(`click ${selector}: ${clicked}`);
+      fs.writeFileSync(path.join(ws, '.lmp-test', `click-${m[1]}.done`), String(clicked));
+      fs.rmSync(path.join(ws, '.lmp-test', f));
+    }
     if (fs.existsSync(resultFile)) {
       try {
         const r = JSON.parse(fs.readFileSync(resultFile, 'utf8'));
@@ -278,14 +370,13 @@ try {
   log(`suite finished in ${(result.elapsedMs / 1000).toFixed(1)}s on VS Code ${result.vscodeVersion}`);
 
   // 7. Screenshot of the workbench with the preview panel, then release the suite.
-  fs.mkdirSync(artifacts, { recursive: true });
   // Wait (bounded) until the preview webview has painted its messages, then take the picture.
   let painted = false;
   const paintDeadline = Date.now() + (result.checks.some((c) => c.name.startsWith('preview') && c.status === 'PASS') ? 10000 : 1500);
   while (Date.now() < paintDeadline && !painted) {
     for (const frame of page.frames()) {
       try {
-        if (await frame.evaluate(() => !!document.querySelector('section.msg'))) {
+        if (await frame.evaluate(() => !!document.querySelector('.msg'))) {
           painted = true;
           break;
         }

@@ -12,7 +12,8 @@ from typing import Any
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("history", help="show recent model calls (messages, responses, tokens, cost, cache)",
-                       description="Show model calls recorded in .lmp_cache/history.jsonl (or $LMP_CACHE_DIR).")
+                       description="Show model calls recorded in history.jsonl in the cache folder "
+                                   "($LMP_CACHE_DIR, else $XDG_CACHE_HOME/lmp or ~/.cache/lmp).")
     p.add_argument("--last", type=_count, default=10, metavar="N", help="how many calls (default 10; 0 = all)")
     p.add_argument("--json", action="store_true", help="one JSON record per line")
     p.add_argument("--full", action="store_true", help="show every message, not just the last user message")
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(r.to_dict(), ensure_ascii=False, default=str))
         return 0
     if not records:
-        print("no model calls recorded yet (they are kept in .lmp_cache/history.jsonl by `lmp run`)")
+        print("no model calls recorded yet (`lmp run` keeps them in history.jsonl in the cache folder)")
         return 0
     for r in records:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.time))

@@ -66,6 +66,10 @@ def string_value(tok: Token) -> str:
 _current = threading.local()
 
 
+# Set by the language server to an `lmp.ir.reuse.ModuleReuse`: unchanged modules keep their IR between analyses.
+MODULE_REUSE: Any = None
+
+
 def span_of(node: Tree | Token) -> Span:
     """Span of a syntax node in the text being lowered (set by `lower`)."""
     positions: Positions | None = getattr(_current, "positions", None)
@@ -88,9 +92,10 @@ class Lowering:
         self._resolving: set[str] = set()
         self._imported_types: dict[str, Type] = {}
         self._imported_sigs: dict[str, ir.Signature] = {}
+        self._imported = list(imported)
         self._syntax_errors: list[Diagnostic] = []
         self._error_offsets: list[int] = []
-        for prog in imported:
+        for prog in self._imported:
             for name, decl in prog.types.items():
                 self._imported_types[name] = decl.type
             self._imported_sigs.update(prog.signatures)
@@ -131,7 +136,13 @@ class Lowering:
         # Declarations that modules refer to come first, so source order does not matter.
         first = [t for t in decl_trees if t.data not in ("module_decl", "metric_decl", "example_decl")]
         later = [t for t in decl_trees if t.data in ("module_decl", "metric_decl", "example_decl")]
+        reuse = MODULE_REUSE
+        context = reuse.context_key(self.text, decl_trees, span_of, self._imported, self.program.unparsed_names) \
+            if reuse is not None else ""
         for t in first + later:
+            if reuse is not None and t.data in ("module_decl", "metric_decl"):
+                self._lower_module_reusing(reuse, t, context)
+                continue
             try:
                 decl = getattr(self, "_" + t.data)(t)
             except RecursionError:
@@ -141,6 +152,33 @@ class Lowering:
                 decl.path = self.path
         self.program.decls.sort(key=lambda d: d.span.start)
         return self.program
+
+    def _lower_module_reusing(self, reuse: Any, t: Tree, context: str) -> None:
+        """A module through `lmp.ir.reuse` (the language server): its earlier IR when nothing it reads changed."""
+        from lmp.ir.reuse import relink
+
+        span = span_of(t)
+        clean = not self._has_syntax_error(span)
+        found = reuse.take(self.path, self.text, span, context) if clean else None
+        if found is not None:
+            mod, diags = found
+            relink(mod, self.program.signatures, self._imported_sigs)
+            self.diagnostics.extend(diags)
+            self._declare(mod, self.program.modules)
+            self.program.decls.append(mod)
+            mod.path = self.path
+            reuse.store(self.path, self.text, mod, diags, context)
+            return
+        before = len(self.diagnostics)
+        try:
+            mod = self._module_decl(t, is_metric=t.data == "metric_decl")
+        except RecursionError:
+            self.error("E003", "nesting too deep", span)
+            return
+        mod.path = self.path
+        if clean and not mod.syntax_error:
+            own = [d for d in self.diagnostics[before:] if not (d.code == "E020" and d.span == mod.name_span)]
+            reuse.store(self.path, self.text, mod, own, context)
 
     # ------------------------------------------------------------ types
 

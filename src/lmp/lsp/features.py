@@ -20,6 +20,12 @@ KEYWORDS = ["type", "signature", "module", "metric", "tool", "retriever", "model
 TOP_KEYWORDS = ["type", "signature", "module", "metric", "tool", "retriever", "model", "example", "import"]
 BODY_KEYWORDS = ["let", "for", "if", "elif", "else", "return", "and", "or", "not", "in", "using", "true",
                  "false", "none"]
+# Keywords by where they can stand in a module body (the grammar's `stmt` and `expr`).
+STATEMENT_KEYWORDS = ["let", "if", "for", "return"]
+EXPR_START_KEYWORDS = ["not", "true", "false", "none"]
+AFTER_OPERAND_KEYWORDS = ["and", "or", "in", "not"]  # binary operators (`not in`)
+# What each trigger character may open; anything else typed is left to the editor's word-based popup.
+TRIGGER_CONTEXTS = {".": "attribute", "(": "call", ",": "call", '"': "string", ":": "colon"}
 BUILTIN_TYPES = [*PRIMITIVES, "list", "dict", *SPECIAL_TYPES]  # Image, History
 
 # ---------------------------------------------------------------- hover
@@ -224,13 +230,23 @@ def _item(label: str, kind: lsp.CompletionItemKind, detail: str | None = None, s
         documentation=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=doc) if doc else None)
 
 
-def completions(index: FileIndex, text: str, offset: int) -> list[lsp.CompletionItem]:
-    """Completion items at `offset` of `text` (the buffer as the user sees it; the IR may be older)."""
+def completions(index: FileIndex, text: str, offset: int, trigger: str | None = None) -> list[lsp.CompletionItem]:
+    """Completion items at `offset` of `text` (the buffer as the user sees it; the IR may be older).
+    `trigger`: the character that opened the popup (LSP triggerCharacter), if one did: a popup opened by
+    a character only shows what that character starts (fields after `.`, arguments after `(`)."""
+    items = _completions(index, text, offset, trigger)
+    return items
+
+
+def _completions(index: FileIndex, text: str, offset: int, trigger: str | None) -> list[lsp.CompletionItem]:
     prog = index.program
     line_start = text.rfind("\n", 0, offset) + 1
     prefix = text[line_start:offset]
     scope = index.scope_at(offset)
     K = lsp.CompletionItemKind
+    wanted = TRIGGER_CONTEXTS.get(trigger or "") if trigger else None
+    if trigger and wanted is None:
+        return []  # a client that still sends ` ` (or another character) as a trigger: nothing to offer
 
     # inside a string: only literal members after `==` make sense
     m = re.search(r'([A-Za-z_][\w.]*)\s*(?:==|!=)\s*"([^"]*)$', prefix)
@@ -254,8 +270,21 @@ def completions(index: FileIndex, text: str, offset: int) -> list[lsp.Completion
     m = re.search(r"([A-Za-z_]\w*)\.(\w*)$", prefix)
     if m:
         return _attribute_items(index, scope, m.group(1), offset)
+    if wanted in ("attribute", "string"):
+        return []  # a `.` after a number or a `"` opening a string: nothing to complete
+
+    header = re.match(r"^(?:module|metric|tool)\s+\w+\s*\(", prefix)
+    if header is not None and open_call(text, offset) is not None:
+        # a declaration's parameters: a new name, or its type after `:`
+        if re.search(r"[(,]\s*\w+\s*:\s*[\w\[\], ]*$", prefix):
+            return _type_items(index)
+        return []
 
     call = open_call(text, offset)
+    if wanted == "colon" and call is None and scope is not None and not re.search(r"^\s*\w+\s*:\s*$", prefix):
+        return []
+    if wanted == "call" and call is None:
+        return []
     if call is not None:
         name, paren, inside = call
         last = re.split(r"[,(]", inside)[-1]
@@ -278,7 +307,11 @@ def completions(index: FileIndex, text: str, offset: int) -> list[lsp.Completion
             or re.search(r"\[\s*\w*$", prefix) and re.search(r"\b(?:list|dict)\[[^\]]*$", prefix):
         return _type_items(index)
 
+    if wanted == "call":
+        return []
     if scope is None:
+        if wanted == "colon":
+            return []
         if re.fullmatch(r"\s*\w*", prefix):
             if prefix.startswith((" ", "\t")):
                 return [_item(k, K.Keyword, sort="1") for k in ("in", "out")] + _type_items(index)
@@ -288,7 +321,40 @@ def completions(index: FileIndex, text: str, offset: int) -> list[lsp.Completion
             return [_item(n, K.Interface, "signature", "0") for n in prog.signatures] + [
                 _item(p.id, K.Method, "predictor", "1") for p in prog.predictors().values()]
         return _type_items(index)
-    return [_item(k, K.Keyword, sort="7") for k in BODY_KEYWORDS] + _scope_items(index, scope)
+    return _body_items(index, scope, prefix, wanted)
+
+
+def _body_items(index: FileIndex, scope: Any, prefix: str, wanted: str | None) -> list[lsp.CompletionItem]:
+    """Inside a module body, outside calls: keywords only where the grammar allows them."""
+    K = lsp.CompletionItemKind
+    code = _strip_strings(prefix)
+    before = re.sub(r"[A-Za-z_]\w*$", "", code)  # the line without the word being typed
+    bare = before.strip()
+
+    def kw(words: list[str]) -> list[lsp.CompletionItem]:
+        return [_item(k, K.Keyword, sort="7") for k in words]
+
+    if re.fullmatch(r"\w+\s*:\s*", bare) or re.fullmatch(r"\w+\s*:\s*", code.strip()):
+        return _type_items(index)  # `x: ` an annotated assignment's type
+    if wanted == "colon":
+        return []
+    if not bare:
+        return kw(STATEMENT_KEYWORDS) + _scope_items(index, scope)  # the start of a statement
+    if bare == "}":
+        return kw(["elif", "else"])
+    if re.fullmatch(r"(?:let|for)\s+", before.lstrip()):
+        return []  # a new name
+    if re.fullmatch(r"for\s+\w+\s+", before.lstrip()):
+        return kw(["in"])
+    if re.search(r"(?:[=<>!+\-*/%\[(,:]|\b(?:return|if|elif|and|or|not|in))\s*$", before):
+        return kw(EXPR_START_KEYWORDS) + _scope_items(index, scope)  # where an operand goes
+    if re.search(r"(?:[\w)\]\"])\s+$", before):
+        # after a complete operand: a binary keyword operator, or `using` closing a `let`
+        words = list(AFTER_OPERAND_KEYWORDS)
+        if re.match(r"\s*let\s+\w+\s*=", before):
+            words.append("using")
+        return kw(words)
+    return []
 
 
 def _type_items(index: FileIndex) -> list[lsp.CompletionItem]:
@@ -681,3 +747,59 @@ def target_at(index: FileIndex, offset: int) -> str | None:
 
 def index_line(index: FileIndex, offset: int) -> int:
     return index.text.count("\n", 0, offset)
+
+
+# ---------------------------------------------------------------- inlay hints
+
+_HINT_MAX = 60
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _HINT_MAX else text[: _HINT_MAX - 1] + "…"
+
+
+def inlay_hints(index: FileIndex, lm: LineMap, lo: int, hi: int) -> list[lsp.InlayHint]:
+    """The checker's inferred types, between offsets `lo` and `hi` of this file: `: T` after the first
+    unannotated assignment of each variable of a module body (not after a literal, whose type is in plain
+    sight), and `-> (outputs)` at the end of each `let` predictor. Read from the IR (`Program.expr_types`,
+    filled by the checker); nothing is parsed here."""
+    prog = index.program
+    out: list[lsp.InlayHint] = []
+
+    def stmts(body: list[ir.Stmt], seen: set[str]) -> None:
+        for s in body:
+            if isinstance(s, ir.Assign):
+                first = s.target not in seen
+                seen.add(s.target)
+                if not first or s.annotation is not None or isinstance(s.value, ir.Literal):
+                    continue
+                t = prog.expr_types.get(id(s.value))
+                span = s.target_span
+                if t is None or t.render() in ("any", "") or not (lo <= span.end <= hi) or span.end <= span.start:
+                    continue
+                out.append(lsp.InlayHint(position=lm.position(span.end_line, span.end_col),
+                                         label=_short(": " + t.render()), kind=lsp.InlayHintKind.Type,
+                                         padding_left=False, padding_right=False))
+            elif isinstance(s, ir.LetStmt):
+                p = s.predictor
+                seen.add(p.name)
+                sig = p.signature
+                if sig is None or not sig.outputs or not (lo <= p.span.end <= hi) or p.span.end <= p.span.start:
+                    continue
+                outs = ", ".join(f"{f.name}: {f.type.render()}" for f in sig.outputs)
+                out.append(lsp.InlayHint(position=lm.position(p.span.end_line, p.span.end_col),
+                                         label=_short(f"-> ({outs})"), kind=lsp.InlayHintKind.Type,
+                                         padding_left=True))
+            elif isinstance(s, ir.If):
+                for b in s.branches:
+                    stmts(b.body, seen)
+                if s.orelse:
+                    stmts(s.orelse, seen)
+            elif isinstance(s, ir.For):
+                seen.add(s.var)
+                stmts(s.body, seen)
+
+    for d in prog.decls:
+        if isinstance(d, ir.Module) and d.path in (None, index.path) and d.span.end >= lo and d.span.start <= hi:
+            stmts(d.body, {p.name for p in d.params})
+    return out

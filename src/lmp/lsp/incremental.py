@@ -181,6 +181,12 @@ class IncrementalParser:
                 out.diagnostics.extend(_copy_diag(d, 0, 0) for d in res.diagnostics)
                 out.unreported.extend(res.unreported)
                 out.unparsed_names.extend(res.unparsed_names)
+        cap = _parser._MAX_SYNTAX_ERRORS
+        if len(out.diagnostics) > cap:
+            # The whole-file parse shows the first 50 syntax errors and remembers where the others are
+            # (the checker stays quiet about those declarations too); each region alone did not know.
+            out.unreported.extend(d.span.start for d in out.diagnostics[cap:])
+            del out.diagnostics[cap:]
         return out
 
     def _region(self, chunk: str, start: int, line: int) -> ParseResult:

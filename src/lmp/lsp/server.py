@@ -41,6 +41,11 @@ log = logging.getLogger("lmp.lsp")
 
 REQUEST_FAILED = -32803
 DEFAULT_DEBOUNCE = 0.15
+# The quiet period before a burst of edits is analysed: as long as one analysis of the document takes,
+# between these bounds (unless the client set debounceMs). Waiting longer than an analysis saves little
+# CPU and only delays diagnostics: on a 2,000-line file (~50 ms per analysis) the fixed 150 ms made the
+# last keystroke -> diagnostics ~260 ms (bench/lsp_latency.py).
+MIN_QUIET = 0.03
 WORKSPACE_FILE_LIMIT = 2000
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DID_YOU_MEAN = re.compile(r"did you mean `([^`]+)`\?")
@@ -128,6 +133,24 @@ def _install_incremental_parse() -> Any:
     return inc
 
 
+def _install_module_reuse() -> Any:
+    """Let lowering reuse the IR of unchanged modules between analyses (see lmp.ir.reuse); off with
+    LMP_LSP_INCREMENTAL=0, like the incremental parse."""
+    if os.environ.get("LMP_LSP_INCREMENTAL", "1") == "0":
+        return None
+    from lmp.ir import lower
+    from lmp.ir.reuse import ModuleReuse, self_test
+
+    if lower.MODULE_REUSE is not None:
+        return lower.MODULE_REUSE
+    reuse = ModuleReuse()
+    if not self_test(reuse):
+        log.warning("reusing lowered modules disagrees with lowering them again here; lowering every module")
+        return None
+    lower.MODULE_REUSE = reuse
+    return reuse
+
+
 class LmpLanguageServer(LanguageServer):
     def __init__(self) -> None:
         # pygls's own protocol keeps an entry per notification forever (lmp.lsp.rpc).
@@ -135,6 +158,8 @@ class LmpLanguageServer(LanguageServer):
                          protocol_cls=protocol_class())
         self.analyses: dict[str, Analysis] = {}
         self.debounce = DEFAULT_DEBOUNCE
+        self.debounce_fixed = False  # True when the client chose debounceMs
+        self._analysis_seconds: dict[str, float] = {}
         self.state_file: str | None = None
         self.options: dict[str, Any] = {}
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmp-analysis")
@@ -144,7 +169,18 @@ class LmpLanguageServer(LanguageServer):
         self._workspace_cache: dict[str, tuple[float, Any]] = {}
         self._ws_lock = threading.Lock()
         self.incremental = _install_incremental_parse()
+        self.module_reuse = _install_module_reuse()
         self.publish_times: list[float] = []
+        self._playground: Any = None
+
+    @property
+    def playground(self) -> Any:
+        """Runs started from the editor and their history (lmp.lsp.playground), made on first use."""
+        if self._playground is None:
+            from lmp.lsp.playground import Playground
+
+            self._playground = Playground()
+        return self._playground
 
     # ------------------------------------------------------------ documents and analysis
 
@@ -193,6 +229,7 @@ class LmpLanguageServer(LanguageServer):
         loop = asyncio.get_running_loop()
         analysis = await loop.run_in_executor(self._executor, self._analyze_sync, uri, text, version,
                                               self.open_texts())
+        self._analysis_seconds[uri] = analysis.seconds
         current = self.analyses.get(uri)
         if current is None or current.version is None or version is None or version >= current.version:
             self.analyses[uri] = analysis
@@ -217,12 +254,18 @@ class LmpLanguageServer(LanguageServer):
         self._dirty.add(uri)
         if uri in self._tasks:
             return
-        leading = immediate or prev is None or now - prev >= self.debounce
+        leading = immediate or prev is None or now - prev >= self.quiet_period(uri)
         self._tasks[uri] = asyncio.ensure_future(self._run(uri, leading))
+
+    def quiet_period(self, uri: str) -> float:
+        if self.debounce_fixed:
+            return self.debounce
+        took = self._analysis_seconds.get(uri)
+        return self.debounce if took is None else min(self.debounce, max(MIN_QUIET, took))
 
     async def _quiet(self, uri: str) -> None:
         while True:
-            wait = self._last_change.get(uri, 0) + self.debounce - time.monotonic()
+            wait = self._last_change.get(uri, 0) + self.quiet_period(uri) - time.monotonic()
             if wait <= 0:
                 return
             await asyncio.sleep(wait)
@@ -462,6 +505,9 @@ class LmpLanguageServer(LanguageServer):
                 target = (preds or [t for t, _ in targets] or [None])[0]
         if not target:
             raise JsonRpcException("no predictor or signature to preview here", code=REQUEST_FAILED)
+        module = analysis.loaded.program.modules.get(target)
+        if module is not None and module.predictors:
+            target = module.predictors[0].id  # a module (the playground's run target): its first predictor
         return analysis, target
 
     async def _analyze_closed(self, uri: str) -> Analysis:
@@ -542,7 +588,8 @@ def _preview_json(pv: Any, target: str) -> dict[str, Any]:
         example = str(getattr(example, "name", None) or example)
     return {"predictor": get("predictor_id") or get("predictor") or target, "signature": sig,
             "adapter": get("adapter"), "messages": messages, "example": example, "state": state, "model": model,
-            "constraint": get("constraint"), "tools": get("tools")}
+            "constraint": get("constraint"), "tools": get("tools"),
+            "filled_at_run_time": get("filled_at_run_time") or {}}
 
 
 def _range_json(r: lsp.Range) -> dict[str, Any]:
@@ -627,6 +674,7 @@ def create_server() -> LmpLanguageServer:
             ls.state_file = str(ls.options["stateFile"])
         if "debounceMs" in ls.options:
             ls.debounce = max(0.0, float(ls.options["debounceMs"]) / 1000)
+            ls.debounce_fixed = True
 
     @ls.feature(lsp.SHUTDOWN)
     @guarded()
@@ -665,6 +713,7 @@ def create_server() -> LmpLanguageServer:
     def did_close(ls: LmpLanguageServer, params: lsp.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         ls.analyses.pop(uri, None)
+        ls._analysis_seconds.pop(uri, None)
         ls._dirty.discard(uri)
         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
@@ -691,7 +740,8 @@ def create_server() -> LmpLanguageServer:
         lm = a.linemap(a.path, ls.encoding)
         return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text), range=lm.range(occ.span))
 
-    @ls.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[".", "(", ",", " ", '"', ":"]))
+    # No " ": a popup on every space in a body was noise; words open it as the user types them.
+    @ls.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=list(F.TRIGGER_CONTEXTS)))
     @guarded(empty=lambda: lsp.CompletionList(is_incomplete=False, items=[]))
     async def completion(ls: LmpLanguageServer, params: lsp.CompletionParams) -> lsp.CompletionList:
         a = await ls.fresh(params.text_document.uri)
@@ -699,7 +749,10 @@ def create_server() -> LmpLanguageServer:
             return lsp.CompletionList(is_incomplete=False, items=[])
         lm = a.linemap(a.path, ls.encoding)
         offset = lm.offset(params.position)
-        items = F.completions(a.index, a.text, offset)
+        ctx = params.context
+        trigger = ctx.trigger_character if ctx is not None and \
+            ctx.trigger_kind == lsp.CompletionTriggerKind.TriggerCharacter else None
+        items = F.completions(a.index, a.text, offset, trigger)
         return lsp.CompletionList(is_incomplete=False, items=items)
 
     @ls.feature(lsp.TEXT_DOCUMENT_SIGNATURE_HELP, lsp.SignatureHelpOptions(trigger_characters=["(", ","],
@@ -720,7 +773,8 @@ def create_server() -> LmpLanguageServer:
             return None
         occ, _ = ls.occurrence_at(a, params.position)
         if occ is None:
-            return _import_at(a, a.linemap(a.path, ls.encoding).offset(params.position))
+            offset = a.linemap(a.path, ls.encoding).offset(params.position)
+            return _import_at(a, offset) or _python_target_at(a, offset)
         return ls.definition_of(a, occ)
 
     @ls.feature(lsp.TEXT_DOCUMENT_REFERENCES)
@@ -812,6 +866,15 @@ def create_server() -> LmpLanguageServer:
             return lsp.SemanticTokens(data=[])
         return lsp.SemanticTokens(data=F.semantic_tokens(a.index, a.linemap(a.path, ls.encoding)))
 
+    @ls.feature(lsp.TEXT_DOCUMENT_INLAY_HINT, lsp.InlayHintOptions(resolve_provider=False))
+    @guarded(empty=list)
+    async def inlay_hint(ls: LmpLanguageServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
+        a = await ls.fresh(params.text_document.uri)
+        if a is None:
+            return []
+        lm = a.linemap(a.path, ls.encoding)
+        return F.inlay_hints(a.index, lm, lm.offset(params.range.start), lm.offset(params.range.end))
+
     @ls.feature(lsp.TEXT_DOCUMENT_FOLDING_RANGE)
     @guarded(empty=list)
     async def folding(ls: LmpLanguageServer, params: lsp.FoldingRangeParams) -> list[lsp.FoldingRange]:
@@ -875,7 +938,17 @@ def create_server() -> LmpLanguageServer:
         for target, span in F.preview_targets(a.index):
             out.append(lsp.CodeLens(range=lm.range(span), command=lsp.Command(
                 title="Preview prompt", command="lmp.previewPrompt", arguments=[a.uri, target])))
+        from lmp.lsp import playground
+
+        try:
+            out.extend(playground.code_lenses(a.loaded.program, a.path, a.uri, lm))
+        except Exception:  # noqa: BLE001 - the preview lenses still show
+            log.exception("run lenses failed")
         return out
+
+    from lmp.lsp.playground import register as register_playground
+
+    register_playground(ls, guarded, _as_dict)
 
     @ls.feature("lmp/previewPrompt")
     @guarded(raise_errors=True)
@@ -919,6 +992,19 @@ def _import_at(a: Analysis, offset: int) -> lsp.Location | None:
             return lsp.Location(uri=path_to_uri(d.resolved), range=lsp.Range(
                 start=lsp.Position(line=0, character=0), end=lsp.Position(line=0, character=0)))
     return None
+
+
+def _python_target_at(a: Analysis, offset: int) -> lsp.Location | None:
+    """`"pkg.mod:fn"` of a tool or retriever: the Python function (found without importing it)."""
+    from lmp.lsp.pytarget import locate, target_at
+
+    target = target_at(a.index.program, offset)
+    found = locate(target, a.path) if target else None
+    if found is None:
+        return None
+    return lsp.Location(uri=path_to_uri(found.path), range=lsp.Range(
+        start=lsp.Position(line=found.line, character=found.col),
+        end=lsp.Position(line=found.line, character=found.end_col)))
 
 
 def serve(transport: str = "stdio", host: str = "127.0.0.1", port: int = 2087) -> NoReturn:

@@ -37,11 +37,15 @@ class Preview:
     constraint: dict[str, Any] | None = None
     # ReAct only: {"protocol": "native" | "text", "definitions"?: [...], "reason"?: str} (tools_native.py).
     tools: dict[str, Any] | None = None
+    # Inputs the module computes before calling the predictor (a retriever's passages): field -> how
+    # (lmp.runtime.preview_flow); the messages show a placeholder there, nothing is run.
+    filled_at_run_time: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"predictor": self.predictor_id, "signature": self.signature, "adapter": self.adapter,
                 "messages": [dict(m) for m in self.messages], "example": self.example, "state": self.state,
-                "model": self.model, "constraint": self.constraint, "tools": self.tools}
+                "model": self.model, "constraint": self.constraint, "tools": self.tools,
+                "filled_at_run_time": self.filled_at_run_time}
 
     def constraint_text(self) -> str:
         """The constraint as `lmp preview` prints it after the messages."""
@@ -114,7 +118,18 @@ def render_preview(program: ir.Program, target: str, example: str | None = None,
                     values[kv.name] = constant(kv.value)
                 except ValueError:
                     continue
+    filled: dict[str, str] = {}
+    if pred is not None and ex is not None and ex.target == pred.owner:
+        # A module's example: the inputs the module computes before the call are not the example's values
+        # (without an example every input shows its `{name}` placeholder anyway).
+        from lmp.runtime.preview_flow import placeholder, runtime_inputs
+
+        filled, literals = runtime_inputs(program, pred)
+        for name, how in filled.items():
+            values[name] = placeholder(how)
+        values.update(literals)
     values.update(inputs or {})
+    filled = {k: v for k, v in filled.items() if k not in (inputs or {})}
     runtime, state_path = _runtime_predictor(program, pred, sig, state)
     shown = _media_inputs(sig, values)  # held until redacted: placeholders name the images it holds
     messages = redact_messages(runtime.render(shown))
@@ -130,7 +145,7 @@ def render_preview(program: ir.Program, target: str, example: str | None = None,
             constraint.pop("grammar", None)
             constraint.pop("schema", None)
     return Preview(runtime.id, sig.name, runtime.adapter.name, messages, ex.name if ex is not None else None,
-                   state_path, model, values, constraint, tools)
+                   state_path, model, values, constraint, tools, filled)
 
 
 def _media_inputs(sig: ir.Signature, values: dict[str, Any]) -> dict[str, Any]:

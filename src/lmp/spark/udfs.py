@@ -141,7 +141,7 @@ def udf(program_path_or_text: str | os.PathLike[str], module: str | None = None,
 
     `models`: role -> model id, e.g. {"default": "openai/gpt-4o-mini"} (on executors, `LMP_MODEL_<ROLE>`
     and the provider's key variables come from their environment). `cache`: True (each worker's
-    `$LMP_CACHE_DIR` or `.lmp_cache`), False, or a folder path. `concurrency`: rows in flight per
+    `$LMP_CACHE_DIR` or `~/.cache/lmp`), False, or a folder path. `concurrency`: rows in flight per
     Python worker."""
     bundle, handle = make_bundle(program_path_or_text, module, state=state, models=models, cache=cache,
                                  concurrency=concurrency)

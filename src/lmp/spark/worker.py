@@ -6,7 +6,7 @@ worker the first batch writes the sources to a temp folder named by the bundle's
 loads them; later batches (and later tasks: Spark reuses Python workers) find the loaded program in
 a per-process table under the same hash. LM objects, and with them one keep-alive HTTP client pool
 per model, are memoized per process by lmp's settings, and the disk cache is the worker machine's
-(`cache=True`: `$LMP_CACHE_DIR` or `.lmp_cache` in the worker's directory; a path: that folder).
+(`cache=True`: `$LMP_CACHE_DIR` or the worker user's cache folder, `~/.cache/lmp`; a path: that folder).
 
 Rows of a batch run on a thread pool bounded by the bundle's `concurrency` (per Python worker, so
 the rows in flight across a cluster are concurrency x executor cores).

@@ -86,15 +86,30 @@ class _OffsetsOnly:
         if type(res) is Tree and children:
             meta = res._meta  # not `res.meta`: that property allocates a Lark Meta
             if meta is None or meta.empty:
-                start = end = None
-                for c in children:
-                    start = _start_of(c)
-                    if start is not None:
-                        break
-                for c in reversed(children):
-                    end = _end_of(c)
-                    if end is not None:
-                        break
+                # Called on every reduction (~40 per line): the first and last child are looked at
+                # inline; the loops only run when an end child has no position (an empty subtree).
+                first = children[0]
+                if type(first) is Tree:
+                    m = first._meta
+                    start = None if m is None or m.empty else m.start_pos
+                else:
+                    start = getattr(first, "start_pos", None)
+                if start is None:
+                    for c in children:
+                        start = _start_of(c)
+                        if start is not None:
+                            break
+                last = children[-1]
+                if type(last) is Tree:
+                    m = last._meta
+                    end = None if m is None or m.empty else m.end_pos
+                else:
+                    end = getattr(last, "end_pos", None)
+                if end is None:
+                    for c in reversed(children):
+                        end = _end_of(c)
+                        if end is not None:
+                            break
                 if start is not None and end is not None:
                     res._meta = _Offsets(start, end)
         return res
@@ -141,16 +156,11 @@ def _parser() -> tuple[Lark, None]:
     if standard is not None:
         tree_builder.PropagatePositions = _OffsetsOnly  # read when the parser is built
     try:
-        lark = Lark(
-            grammar_path().read_text(encoding="utf-8"),
-            parser="lalr",
-            lexer="contextual",
-            propagate_positions=True,
-            maybe_placeholders=False,
-            start=["start", "sig_spec"],
-            cache=not options,
-            **options,
-        )
+        from lmp.syntax.tables import load_or_build  # the tables are cached on disk between processes
+
+        lark = load_or_build(grammar_path().read_text(encoding="utf-8"), {
+            "parser": "lalr", "lexer": "contextual", "propagate_positions": True, "maybe_placeholders": False,
+            "start": ["start", "sig_spec"], **options})
     finally:
         if standard is not None:
             tree_builder.PropagatePositions = standard

@@ -47,13 +47,15 @@ TRANSPORT_PARAMS = frozenset(
     }
 )
 
-DEFAULT_DIRNAME = ".lmp_cache"
-
-
 def default_cache_dir() -> Path:
-    """`$LMP_CACHE_DIR` if set, else `.lmp_cache/` in the current directory."""
+    """`$LMP_CACHE_DIR` if set, else the user's cache folder (`$XDG_CACHE_HOME/lmp` or `~/.cache/lmp`):
+    a run in a workspace leaves nothing in it (an editor's file tree, a repository's status)."""
     env = os.environ.get("LMP_CACHE_DIR")
-    return Path(env) if env else Path.cwd() / DEFAULT_DIRNAME
+    if env:
+        return Path(env)
+    from lmp.cachedir import user_cache_root
+
+    return user_cache_root()
 
 
 def cacheable_params(params: dict[str, Any]) -> dict[str, Any]:

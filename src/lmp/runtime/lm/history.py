@@ -142,7 +142,7 @@ class History:
 
     @classmethod
     def default_file(cls) -> Path:
-        """`.lmp_cache/history.jsonl` (or under `$LMP_CACHE_DIR`)."""
+        """`history.jsonl` in the cache folder (`$LMP_CACHE_DIR`, else `$XDG_CACHE_HOME/lmp` or `~/.cache/lmp`)."""
         return default_cache_dir() / HISTORY_FILENAME
 
     def add(self, record: CallRecord) -> CallRecord:

@@ -22,6 +22,7 @@ from typing import Any
 
 from lmp.secrets import register_secret
 
+from . import wiretap
 from .base import (
     LM,
     LMAuthError,
@@ -521,6 +522,7 @@ class LiteLLM(StreamingLiteLLM, LM):
         predictor = params.pop("predictor", None)
         tags = dict(params.pop("tags", None) or {})
         request = {**self.params, **params}
+        wiretap.emit(self, messages, request)
         self._bump("calls")
 
         key = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from . import wiretap
 from .base import LM, LMError, LMResponse, Message
 from .constrain import Constraint, is_rejection, remember_rejection, request_fields, summary
 from .stream import ChunkReader, Deltas, LMStream, StreamError, replay
@@ -71,6 +72,7 @@ class StreamingLiteLLM:
         predictor = params.pop("predictor", None)
         tags = dict(params.pop("tags", None) or {})
         request = {**me.params, **params}
+        wiretap.emit(me, messages, request)
         me._bump("calls")
 
         key = None
