@@ -184,14 +184,14 @@ def payroll_agent_questions(n: int) -> list[str]:
 
 # ------------------------------------------------------------------ programs
 
-def _example(name: str) -> Callable[[Path], Path]:
+def _example(name: str, file: str | None = None) -> Callable[[Path], Path]:
     def place(work: Path) -> Path:
         # Zero-shot: the example as shipped, minus its optimized state files.
         shutil.copytree(EXAMPLES / name, work / name, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("*.state.json", "__pycache__"))
         if name == "ensemble":  # it imports ../classify/classify.lmp
             _example("classify")(work)
-        return work / name / f"{name}.lmp"
+        return work / name / (file or f"{name}.lmp")
     return place
 
 
@@ -215,7 +215,7 @@ TARGETS: list[dict[str, Any]] = [
      "inputs": lambda n: [{"query": q} for q in payroll_queries(n)]},
     {"key": "payroll_agent", "place": _example("tool_agent"), "module": "PayrollAgent",
      "inputs": lambda n: [{"question": q} for q in payroll_agent_questions(n)]},
-    {"key": "feedback", "place": _example("feedback"), "module": "Classify",
+    {"key": "feedback", "place": _example("feedback", "reviews.lmp"), "module": "Classify",
      "inputs": lambda n: [{"review": r} for r in reviews(n)]},
     {"key": "every_type", "place": _typed, "module": "Read",
      "inputs": lambda n: [{"review": r} for r in reviews(n, words=40)]},
