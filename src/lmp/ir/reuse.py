@@ -32,11 +32,25 @@ _NOT_CONTEXT = ("module_decl", "metric_decl", "example_decl", "test_decl")
 _fields_of: dict[type, tuple[str, ...]] = {}
 
 
+# Fields that never hold a span or a node (by their annotation): skipped when moving a module.
+_PLAIN = frozenset({"bool", "str", "str | None", "int", "float | None", "Type", "Type | None", "frozenset[str]",
+                    "list[str]", "dict[int, Type]", "Any"})  # `Any`: Literal.value, a constant
+_moving_fields_of: dict[type, tuple[str, ...]] = {}
+
+
 def _field_names(cls: type) -> tuple[str, ...]:
     names = _fields_of.get(cls)
     if names is None:
         names = tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else ()
         _fields_of[cls] = names
+    return names
+
+
+def _moving_fields(cls: type) -> tuple[str, ...]:
+    names = _moving_fields_of.get(cls)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(cls) if str(f.type) not in _PLAIN)
+        _moving_fields_of[cls] = names
     return names
 
 
@@ -79,7 +93,7 @@ def shift_module(mod: ir.Module, d_off: int, d_line: int) -> None:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        for name in _field_names(type(node)):
+        for name in _moving_fields(type(node)):
             if isinstance(node, ir.Predictor) and name == "signature" and node.signature_ref:
                 continue  # a declared signature: re-linked, not moved
             v = getattr(node, name)
