@@ -11,19 +11,20 @@ from lsprotocol import types as lsp
 from lmp.diagnostics import Span
 from lmp.ir import nodes as ir
 from lmp.ir.types import PRIMITIVES, SPECIAL_TYPES, LiteralType, RecordType, Type, strip_optional
+from lmp.lsp.complete_tests import enclosing_test, items_in_test, target_items
 from lmp.lsp.index import FileIndex, Local, Occurrence, render_signature, render_type_decl, type_detail
 from lmp.lsp.positions import LineMap
 
-KEYWORDS = ["type", "signature", "module", "metric", "tool", "retriever", "model", "example", "import",
+KEYWORDS = ["type", "signature", "module", "metric", "tool", "retriever", "model", "example", "test", "import",
             "let", "in", "out", "using", "as", "for", "if", "elif", "else", "return", "and", "or", "not",
-            "true", "false", "none"]
-TOP_KEYWORDS = ["type", "signature", "module", "metric", "tool", "retriever", "model", "example", "import"]
+            "true", "false", "none", "expect", "check", "contains"]
+TOP_KEYWORDS = ["type", "signature", "module", "metric", "tool", "retriever", "model", "example", "test", "import"]
 BODY_KEYWORDS = ["let", "for", "if", "elif", "else", "return", "and", "or", "not", "in", "using", "true",
                  "false", "none"]
 # Keywords by where they can stand in a module body (the grammar's `stmt` and `expr`).
 STATEMENT_KEYWORDS = ["let", "if", "for", "return"]
 EXPR_START_KEYWORDS = ["not", "true", "false", "none"]
-AFTER_OPERAND_KEYWORDS = ["and", "or", "in", "not"]  # binary operators (`not in`)
+AFTER_OPERAND_KEYWORDS = ["and", "or", "in", "not", "contains"]  # binary operators (`not in`)
 # What each trigger character may open; anything else typed is left to the editor's word-based popup.
 TRIGGER_CONTEXTS = {".": "attribute", "(": "call", ",": "call", '"': "string", ":": "colon"}
 BUILTIN_TYPES = [*PRIMITIVES, "list", "dict", *SPECIAL_TYPES]  # Image, History
@@ -309,6 +310,11 @@ def _completions(index: FileIndex, text: str, offset: int, trigger: str | None) 
 
     if wanted == "call":
         return []
+    if scope is None and re.match(r"^test\s+\w+\s+for\s+\w*$", prefix):
+        return target_items(prog)
+    test = enclosing_test(text, offset) if scope is None else None
+    if test is not None and wanted != "colon":
+        return items_in_test(prog, test, prefix)
     if scope is None:
         if wanted == "colon":
             return []
