@@ -26,6 +26,7 @@ from lmp.ir.types import (
     is_assignable,
     strip_optional,
 )
+from lmp.ir.walk import children
 
 if TYPE_CHECKING:
     from lmp.checker.checker import Checker
@@ -143,23 +144,10 @@ def _names(expr: ir.Expr) -> list[ir.Name]:
         e = stack.pop()
         if isinstance(e, ir.Name):
             out.append(e)
-        elif isinstance(e, ir.Call):
-            if not isinstance(e.func, ir.Name):
-                stack.append(e.func)
-            stack.extend(e.args)
-            stack.extend(k.value for k in e.kwargs)
-        elif isinstance(e, ir.Attribute):
-            stack.append(e.obj)
-        elif isinstance(e, ir.Index):
-            stack += [e.obj, e.index]
-        elif isinstance(e, ir.BinOp | ir.Compare | ir.BoolOp):
-            stack += [e.left, e.right]
-        elif isinstance(e, ir.Not | ir.Neg):
-            stack.append(e.operand)
-        elif isinstance(e, ir.ListExpr):
-            stack.extend(e.items)
-        elif isinstance(e, ir.RecordExpr):
-            stack.extend(f.value for f in e.fields)
+        elif isinstance(e, ir.Call) and isinstance(e.func, ir.Name):
+            stack.extend(children(e)[1:])
+        else:
+            stack.extend(children(e))
     return out
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lmp.ir import nodes as ir
+from lmp.ir.walk import children
 
 if TYPE_CHECKING:
     from lmp.lsp.index import FileIndex
@@ -41,22 +42,10 @@ def _output_refs(expr: ir.Expr) -> list[ir.Name | ir.Attribute]:
         e = stack.pop()
         if isinstance(e, ir.Name):
             out.append(e)
-        elif isinstance(e, ir.Attribute):
-            if isinstance(e.obj, ir.Name) and e.obj.id == "result":
-                out.append(e)
-            else:
-                stack.append(e.obj)
+        elif isinstance(e, ir.Attribute) and isinstance(e.obj, ir.Name) and e.obj.id == "result":
+            out.append(e)
         elif isinstance(e, ir.Call):
-            stack.extend(e.args)
-            stack.extend(k.value for k in e.kwargs)
-        elif isinstance(e, ir.Index):
-            stack += [e.obj, e.index]
-        elif isinstance(e, ir.BinOp | ir.Compare | ir.BoolOp):
-            stack += [e.left, e.right]
-        elif isinstance(e, ir.Not | ir.Neg):
-            stack.append(e.operand)
-        elif isinstance(e, ir.ListExpr):
-            stack.extend(e.items)
-        elif isinstance(e, ir.RecordExpr):
-            stack.extend(f.value for f in e.fields)
+            stack.extend(children(e)[1:])  # the callee is a metric or builtin, not an output
+        else:
+            stack.extend(children(e))
     return out
