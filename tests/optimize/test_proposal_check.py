@@ -25,6 +25,10 @@ REVIEW = {"review": "A slow and tedious film whose lead actor never once convinc
     ('Output must match {"type": "object", "properties": {"sentiment": {"enum": ["positive"]}}}', "schema"),
     ("[****PROPOSED] | A: ...", "markup"),
     ("[[ ## proposed_instruction ## ]] Classify the review.", "markup"),
+    # GEPA's reflection on the 135M model (bench/optimize_vs_dspy.py, 2026-12-03) "proposed" its own prompt's
+    # layout, and that candidate won the dev set by one row.
+    ("#[#task] #[#current_instruction] #[#examples_with_feedback] #[#new_instruction]", "markup"),
+    ("task current_instruction examples_with_feedback new_instruction examples_with_feedback", "markup"),
     ("Classify", "too_short"),
     ("Say: A slow and tedious film whose lead actor never once convinces anyone", "echo"),
     ("Classify the sentiment. " * 60, "too_long"),
@@ -41,6 +45,7 @@ def test_non_instructions_are_rejected_with_their_reason(text, reason):
     "You are a film critic. Read the review, weigh praise against complaints, then give its sentiment.",
     "Checklist: 1. find the reviewer's overall verdict; 2. ignore plot summary; 3. answer `positive` or `negative`.",
     'Label the review "positive" when the reviewer recommends the film, otherwise "negative".',
+    "Read the review and set selected_tool to the tool that answers it; explain nothing else.",
 ])
 def test_plain_instructions_of_any_style_pass(text):
     v = check_instruction(text, current="Classify the sentiment of the movie review.", shown=[REVIEW])

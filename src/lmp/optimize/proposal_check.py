@@ -42,7 +42,10 @@ _CODE_START = re.compile(
 _CODE_LINE = re.compile(r"^\s*(return\b|if \(|for \(|while \(|public |private |<html|</?div)", re.M)
 _CODE_TOKENS = re.compile(r"(==|!=|=>|->|::|\+=|&&|\|\||;\s*$|\)\s*\{|\bself\.|\(\)\s*:)", re.M)
 _SCHEMA_KEYS = re.compile(r'"(\$schema|type|properties|required|items|enum)"\s*:')
-_PROMPT_MARKUP = re.compile(r"\[\[\s*##|##\s*\]\]|\[\*+|\*+\]|<\|?(im_start|im_end|system|user|assistant)\|?>", re.I)
+_PROMPT_MARKUP = re.compile(r"\[\[\s*##|##\s*\]\]|\[\*+|\*+\]|#\[#|\[#\w|<\|?(im_start|im_end|system|user|assistant)\|?>",
+                            re.I)
+# Field names such as `examples_with_feedback`: a proposal made of them repeats the prompt's layout.
+_IDENTIFIER = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,9 @@ def check_instruction(text: str | None, *, current: str | None = None, shown: An
     letters = sum(1 for c in visible if c.isalpha())
     if visible and letters / len(visible) < 0.6:
         return Verdict(False, "markup", f"{letters / len(visible):.0%} letters")
+    names = _IDENTIFIER.findall(t)
+    if len(names) >= 2 and len(names) >= 0.3 * len(_words(t)):
+        return Verdict(False, "markup", "the prompt's field names, e.g. " + ", ".join(sorted(set(names))[:3]))
     if len(_words(t)) < 3:
         return Verdict(False, "too_short")
     quoted = _echo(t, _strings(shown))
