@@ -96,7 +96,14 @@ def _start_batch(tmp_path: Path, echo: Path, url: str, rows: int = 8) -> subproc
     return subprocess.Popen(
         [sys.executable, "-m", "lmp.cli.main", "run", str(echo), "--input", str(tmp_path / "rows.jsonl"),
          "--model", "default=openai/fake-model", "--concurrency", "2", "--no-cache"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    # A suite started in the background by a non-interactive shell ignores SIGINT, and a child keeps an
+    # ignored signal ignored (lmp honours that, like nohup): the child must get Ctrl-C's default back.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_rows(out: Path, n: int, proc: subprocess.Popen[str], deadline: float = 90) -> None:
@@ -112,7 +119,7 @@ def _wait_for_rows(out: Path, n: int, proc: subprocess.Popen[str], deadline: flo
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_interrupted_batch_exits_130_and_keeps_finished_rows(tmp_path, echo):
     with FakeServer(responder=lambda body: GOOD, latency=0.5) as srv:
-        proc = _start_batch(tmp_path, echo, srv.url)
+        proc = _start_batch(tmp_path, echo, srv.url, rows=40)  # ~10 s of work: the interrupt lands mid-run
         out = tmp_path / "rows.out.jsonl"
         _wait_for_rows(out, 2, proc)
         proc.send_signal(signal.SIGINT)
@@ -144,7 +151,7 @@ def test_second_interrupt_quits_without_waiting_for_calls_in_flight(tmp_path, ec
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigterm_stops_a_batch_like_ctrl_c(tmp_path, echo):
     with FakeServer(responder=lambda body: GOOD, latency=0.5) as srv:
-        proc = _start_batch(tmp_path, echo, srv.url)
+        proc = _start_batch(tmp_path, echo, srv.url, rows=40)  # ~10 s of work: the interrupt lands mid-run
         _wait_for_rows(tmp_path / "rows.out.jsonl", 1, proc)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)

@@ -61,15 +61,43 @@ def test_a_constrained_failure_is_two_calls_and_the_repair_is_unconstrained():
     assert "after a repair attempt;" in str(err.value)
 
 
-def test_a_cut_off_constrained_answer_stops_at_once_with_the_remedy():
+def test_a_cut_off_constrained_answer_gets_twice_the_derived_budget_once_then_the_remedy():
     cut = LMResponse("[[ ## sentiment ## ]]\nneu", "fake", finish_reason="length")
-    lm = FakeLM([cut], constrain="grammar")
+    lm = FakeLM([cut, cut], constrain="grammar")
     with pytest.raises(LMTruncatedError) as err:
         predictor(lm)({"text": "meh"})
-    assert len(lm.calls) == 1
     budget = compile_constraint("chat", SIG).budget
-    assert f"cut off at max_tokens={budget}; raise it (model param max_tokens" in str(err.value)
-    assert err.value.max_tokens == budget and err.value.raw_output.endswith("neu")
+    assert [c["params"]["max_tokens"] for c in lm.calls] == [budget, 2 * budget]
+    assert lm.calls[1]["params"]["tags"] == {"attempt": "longer"} and "constraint" in lm.calls[1]["params"]
+    assert f"cut off at max_tokens={2 * budget}; raise it (model param max_tokens" in str(err.value)
+    assert err.value.max_tokens == 2 * budget and err.value.raw_output.endswith("neu")
+
+
+def test_the_longer_attempt_finishes_an_answer_of_one_character_lines():
+    # Seen once in 560 PayrollAgent calls: `#\n#\n#...` takes two tokens per unit of the grammar's text bound.
+    cut = LMResponse("[[ ## sentiment ## ]]\nneutral\n\n[[ ## score ## ]]\n0.", "fake", finish_reason="length")
+    lm = FakeLM([cut, GOOD], constrain="grammar")
+    out = predictor(lm)({"text": "meh"})
+    assert out.sentiment == "neutral" and len(lm.calls) == 2
+
+
+def test_a_user_max_tokens_is_never_raised_a_cut_off_answer_stops_at_once():
+    cut = LMResponse("[[ ## sentiment ## ]]\nneu", "fake", finish_reason="length")
+    lm = FakeLM([cut], constrain="grammar")
+    with pytest.raises(LMTruncatedError, match="cut off at max_tokens=40"):
+        predictor(lm, max_tokens=40)({"text": "meh"})
+    assert len(lm.calls) == 1
+
+
+def test_a_cut_off_answer_whose_prefix_parses_is_not_taken_silently():
+    # A text field cut short parses ("a summary that stops mid-"), but it is not the model's answer.
+    sig = Signature("Sum", [Field("text", STR, None, "in")], [Field("summary", STR, None, "out")])
+    cut = LMResponse("[[ ## summary ## ]]\n#\n#\n#\n#", "fake", finish_reason="length")
+    lm = FakeLM([cut], constrain="grammar")
+    rt = PredictorRuntime("M.sum", "Predict", sig, None, {"max_tokens": 12}, host=Host(lm))
+    with pytest.raises(LMTruncatedError) as err:
+        rt({"text": "x"})
+    assert err.value.field == "summary" and "may be incomplete" in str(err.value)
 
 
 def test_unconstrained_cut_off_after_the_ladder_still_names_max_tokens():

@@ -17,6 +17,7 @@ off by max_tokens. What optimizers change is `instructions` and `demos` (see run
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -164,7 +165,8 @@ class PredictorRuntime:
         constraint = self.constraint(sig, adapter, self.user_max_tokens(lm, extra))
         mode = constraint_mode(lm, constraint)
         base = {**self.lm_params, **adapter.request_params(sig, lm), **extra, "predictor": self.id}
-        params = {**self._budget(lm, base, constraint, constrained=mode != "none"), **base}
+        derived = self._budget(lm, base, constraint, constrained=mode != "none")
+        params = {**derived, **base}
         if callable(getattr(lm, "constraint_mode", None)):
             # The model layer decides what goes on the wire (and records "none" when nothing does).
             params["constraint"] = constraint
@@ -172,10 +174,22 @@ class PredictorRuntime:
             # Stop at the end marker: nothing useful comes after it and small models ramble on.
             params.setdefault("stop", [COMPLETED])
         response = streaming.complete(lm, sig, adapter, messages, **params)
+        if response.truncated and mode != "none" and derived:
+            # The grammar counts a line break or `[` with the character after it as one unit of a text's
+            # bound, so text of one-character lines (`#\n#\n#`) can take two tokens a unit and overrun the
+            # budget of one; twice the budget always finishes such an answer (the user set no max_tokens).
+            params = {**params, "max_tokens": 2 * int(derived["max_tokens"]),
+                      "tags": {**(extra.get("tags") or {}), "attempt": "longer"}}
+            response = streaming.complete(lm, sig, adapter, messages, **params)
         try:
-            return adapter.parse(sig, response.text)
+            parsed = adapter.parse(sig, response.text)
         except AdapterParseError as exc:
             first = exc
+        else:
+            if response.truncated and mode != "none":
+                # A prefix of a constrained answer can parse (a text field cut short): never taken silently.
+                raise _cut_off(_unfinished(sig, response.text), params, response.text, lm)
+            return parsed
         if response.truncated and mode != "none":
             # The grammar kept it valid up to the cut: more of the same budget cannot finish it.
             raise _cut_off(first, params, response.text, lm)
@@ -345,6 +359,15 @@ def constraint_mode(lm: LM, constraint: Constraint) -> str:
     """How `lm` would send `constraint` ("none" for models that take no constraints)."""
     decide = getattr(lm, "constraint_mode", None)
     return decide(constraint) if callable(decide) else "none"
+
+
+def _unfinished(sig: Signature, text: str) -> AdapterParseError:
+    """The field a cut-off answer was writing (the last section header in it, else the last output)."""
+    heads = [h for h in re.findall(r"\[\[ ## (\w+) ## \]\]", text) if h != "completed"]
+    names = [f.name for f in sig.outputs]
+    name = heads[-1] if heads and heads[-1] in names else (names[-1] if names else None)
+    ftype = next((f.type.render() for f in sig.outputs if f.name == name), "the outputs")
+    return AdapterParseError(name, ftype, text, "the answer stops before its end, so this field may be incomplete")
 
 
 def _cut_off(error: AdapterParseError, params: dict[str, Any], raw: str, lm: LM, hint: str = "") -> LMTruncatedError:
