@@ -41,6 +41,20 @@ function which(cmd) {
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
+async function webviewShowsText(page) {
+  for (const frame of page.frames()) {
+    try {
+      const text = await frame.evaluate(() => (document.querySelector('#run-results, .run, h1, h2, table') ? document.body.innerText : ''));
+      if (frame !== page.mainFrame() && text.trim().length > 40) {
+        return true;
+      }
+    } catch {
+      /* frame detached or not ready */
+    }
+  }
+  return false;
+}
+
 function fail(msg) {
   console.error(`[vscode-test] FAIL: ${msg}`);
   process.exit(1);
@@ -312,6 +326,11 @@ try {
       const shot = path.join(artifacts, `${m[1]}.png`);
       try {
         await new Promise((r) => setTimeout(r, 400)); // let the webview and the editor paint
+        // A webview repaints asynchronously (and after a layout change, e.g. closing the side bar): wait,
+        // bounded, until a webview frame shows text, so the picture is not of an empty panel.
+        for (let attempt = 0; attempt < 50 && !(await webviewShowsText(page)); attempt++) {
+          await new Promise((r) => setTimeout(r, 200));
+        }
         await page.screenshot({ path: shot });
         shots.push(shot);
         log(`screenshot: ${shot}`);
