@@ -630,12 +630,7 @@ async def _loaded(ls: Any, params: dict[str, Any]) -> Any:
 
     from lmp.lsp.server import REQUEST_FAILED
 
-    uri = params.get("uri")
-    if not uri:
-        raise JsonRpcException("`uri` is required", code=-32602)
-    analysis = await ls.fresh(uri)
-    if analysis is None:
-        analysis = await ls._analyze_closed(uri)
+    analysis = await ls.analysis_of(params)
     errors = analysis.loaded.errors
     if errors:
         first = errors[0]
@@ -853,7 +848,6 @@ def code_lenses(program: ir.Program, path: str, uri: str, lm: Any) -> list[Any]:
 
 def register(ls: Any, guarded: Any, as_dict: Any) -> None:
     """The playground's custom requests on the server (called by lmp.lsp.server.create_server)."""
-    from pygls.exceptions import JsonRpcException
 
     @ls.feature("lmp/run")
     @guarded(raise_errors=True)
@@ -871,12 +865,8 @@ def register(ls: Any, guarded: Any, as_dict: Any) -> None:
         """{uri} -> {uri, targets: [{kind, name, target, inputs, hasInputs, range}]}: what can run in a file
         (the Testing view lists its tests and examples from here)."""
         p = as_dict(params) or {}
-        uri = p.get("uri")
-        if not uri:
-            raise JsonRpcException("`uri` is required", code=-32602)
-        a = await ls.fresh(uri)
-        if a is None:
-            a = await ls._analyze_closed(uri)
+        a = await ls.analysis_of(p)
+        uri = p["uri"]
         lm = a.linemap(a.path, ls.encoding)
         out = []
         for t in run_targets(a.loaded.program, a.path):

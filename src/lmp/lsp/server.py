@@ -488,13 +488,18 @@ class LmpLanguageServer(LanguageServer):
                 return candidate
         return None
 
-    async def preview_target(self, params: dict[str, Any]) -> tuple[Analysis, str]:
+    async def analysis_of(self, params: dict[str, Any]) -> Analysis:
+        """The analysis of `params["uri"]`: the open buffer's, else the file's on disk."""
         uri = params.get("uri")
         if not uri:
             raise JsonRpcException("`uri` is required", code=-32602)
         analysis = await self.fresh(uri)
         if analysis is None:
             analysis = await self._analyze_closed(uri)
+        return analysis
+
+    async def preview_target(self, params: dict[str, Any]) -> tuple[Analysis, str]:
+        analysis = await self.analysis_of(params)
         target = params.get("predictor")
         if not target:
             pos = params.get("position")
