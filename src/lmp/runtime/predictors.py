@@ -17,7 +17,6 @@ off by max_tokens. What optimizers change is `instructions` and `demos` (see run
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,7 +26,7 @@ from lmp.ir.types import ANY, STR, DictType, LiteralType
 from lmp.runtime import streaming
 from lmp.runtime.adapters import ChatAdapter, JSONAdapter, get_adapter
 from lmp.runtime.adapters.base import repair_message
-from lmp.runtime.adapters.chat import COMPLETED
+from lmp.runtime.adapters.chat import COMPLETED, HEADER
 from lmp.runtime.adapters.constraints import compile_constraint, tool_arg_types
 from lmp.runtime.errors import AdapterParseError, LMOutputError, LmpRuntimeError, LMTruncatedError
 from lmp.runtime.lm.base import LM, Message
@@ -186,10 +185,10 @@ class PredictorRuntime:
         except AdapterParseError as exc:
             first = exc
         else:
-            if response.truncated and mode != "none":
-                # A prefix of a constrained answer can parse (a text field cut short): never taken silently.
-                raise _cut_off(_unfinished(sig, response.text), params, response.text, lm)
-            return parsed
+            if not (response.truncated and mode != "none"):
+                return parsed
+            # A prefix of a constrained answer can parse (a text field cut short): never taken silently.
+            first = _unfinished(sig, response.text)
         if response.truncated and mode != "none":
             # The grammar kept it valid up to the cut: more of the same budget cannot finish it.
             raise _cut_off(first, params, response.text, lm)
@@ -363,7 +362,7 @@ def constraint_mode(lm: LM, constraint: Constraint) -> str:
 
 def _unfinished(sig: Signature, text: str) -> AdapterParseError:
     """The field a cut-off answer was writing (the last section header in it, else the last output)."""
-    heads = [h for h in re.findall(r"\[\[ ## (\w+) ## \]\]", text) if h != "completed"]
+    heads = [m.group(1) for m in HEADER.finditer(text) if m.group(1) != "completed"]
     names = [f.name for f in sig.outputs]
     name = heads[-1] if heads and heads[-1] in names else (names[-1] if names else None)
     ftype = next((f.type.render() for f in sig.outputs if f.name == name), "the outputs")
