@@ -9,12 +9,22 @@ else `~/.cache/lmp`. The model-response cache and the call history live there un
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+TYPE_CHECKING = False  # no `pathlib` or `typing` at start-up: the parser reads this module first
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def user_cache_dir() -> str:
+    """The user's cache folder for lmp, as a string (not created here)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        return os.path.join(xdg, "lmp")
+    return os.path.join(os.path.expanduser("~"), ".cache", "lmp")
 
 
 def user_cache_root() -> Path:
     """The user's cache folder for lmp (not created here)."""
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    if xdg and os.path.isabs(xdg):
-        return Path(xdg) / "lmp"
-    return Path(os.path.expanduser("~")) / ".cache" / "lmp"
+    from pathlib import Path
+
+    return Path(user_cache_dir())

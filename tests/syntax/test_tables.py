@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from lark import Lark
 
 from lmp.syntax import tables
-from lmp.syntax.parser import _parser, grammar_path, mark_insignificant_newlines
+from lmp.syntax.parser import grammar_path, mark_insignificant_newlines
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = 'type C = "a" | "b"\nsignature S {\n  in  x: str\n  out y: C\n}\nmodule M(x: str) -> (y: C) {\n' \
@@ -59,7 +60,7 @@ def test_a_damaged_cache_file_is_rebuilt(cache_home, damage):
     path.write_bytes(damage if damage is not None else key.encode() + b"\n\x80\x05broken")
     assert tables._load(path, key, OPTIONS) is None
     lark = tables.load_or_build(_grammar(), OPTIONS)
-    assert _parse(lark) == _parse(_parser()[0])
+    assert _parse(lark) == _parse(Lark(_grammar(), **OPTIONS))
     assert tables._load(path, key, OPTIONS) is not None  # replaced by a good one
 
 
@@ -69,7 +70,7 @@ def test_a_read_only_cache_folder_just_builds(cache_home):
     cache_home.chmod(0o500)
     try:
         lark = tables.load_or_build(_grammar(), OPTIONS)
-        assert _parse(lark) == _parse(_parser()[0])
+        assert _parse(lark) == _parse(Lark(_grammar(), **OPTIONS))
         assert list(cache_home.iterdir()) == []
     finally:
         cache_home.chmod(0o700)
@@ -79,7 +80,7 @@ def test_cache_folder_that_is_a_file_just_builds(tmp_path, monkeypatch):
     (tmp_path / "lmp").write_text("not a folder")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     lark = tables.load_or_build(_grammar(), OPTIONS)
-    assert _parse(lark) == _parse(_parser()[0])
+    assert _parse(lark) == _parse(Lark(_grammar(), **OPTIONS))
 
 
 def test_check_in_a_fresh_process_uses_the_cache(tmp_path):
@@ -91,11 +92,12 @@ def test_check_in_a_fresh_process_uses_the_cache(tmp_path):
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         assert "0 error(s)" in proc.stdout
-    assert len(list((tmp_path / "xdg" / "lmp" / "parser").glob("*.pickle"))) == 1
-    # `lmp check` imports none of the run-time stack, nor `regex` (lark only needs it for \p{..} grammars)
-    # or tomllib (only for a program with imports)
+    # The first run exported the lean engine's tables from Lark's (lmp.syntax.lean_tables)
+    assert len(list((tmp_path / "xdg" / "lmp" / "parser").glob("lmp-lean-*.marshal"))) == 1
+    # `lmp check` of a small file imports none of the run-time stack, nor Lark (the lean engine parses it),
+    # nor tomllib (only for a program with imports)
     code = ("import sys; from lmp.cli.main import main; main(['check', sys.argv[1]]); "
-            "print(sorted(m for m in ('regex', 'tomllib', 'litellm', 'pydantic', 'httpx', 'openai', 'numpy') "
-            "if m in sys.modules))")
+            "print(sorted(m for m in ('lark', 'regex', 'tomllib', 'litellm', 'pydantic', 'httpx', 'openai', "
+            "'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code, str(prog)], env=env, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr

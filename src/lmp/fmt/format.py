@@ -7,11 +7,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
 
-from lark import Token, Tree
-
 from lmp.fmt.printer import Printer, paren_is_redundant
 from lmp.ir.lower import string_value
 from lmp.syntax.parser import parse
+from lmp.syntax.tree import Token, Tree
 
 
 class FormatError(Exception):

@@ -30,9 +30,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from lark import Token, Tree
-
 from lmp.ir.lower import string_value
+from lmp.syntax.tree import Token, Tree
 
 WIDTH = 100
 IND = "  "
@@ -710,5 +709,5 @@ __all__ = ["Printer", "WIDTH", "quote", "docstring_lines"]
 
 
 def _is_tok(node: object, kind: str) -> bool:
-    """Whether `node` is a token of type `kind` (Lark's or lark_cython's Token class)."""
+    """Whether `node` is a token of type `kind` (any engine's Token class)."""
     return not isinstance(node, Tree) and getattr(node, "type", None) == kind

@@ -1,4 +1,4 @@
-"""Lowering: Lark syntax trees -> the typed IR, with type names resolved.
+"""Lowering: syntax trees (lmp.syntax.tree) -> the typed IR, with type names resolved.
 
 Reports what only the declarations themselves can tell: unknown or malformed types,
 duplicate names and fields, malformed predictor constructors, tools and retrievers.
@@ -13,9 +13,6 @@ import threading
 from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
-
-from lark import Token, Tree
-from lark.exceptions import UnexpectedInput
 
 from lmp.diagnostics import Diagnostic, Severity, Span, suggest
 from lmp.ir import nodes as ir
@@ -34,9 +31,11 @@ from lmp.ir.types import (
     RecordType,
     Type,
 )
+from lmp.syntax.errors import UnexpectedInput
 from lmp.syntax.gcpause import gc_paused
 from lmp.syntax.parser import ParseResult, parse_signature_spec, spec_error
 from lmp.syntax.positions import Positions
+from lmp.syntax.tree import Token, Tree
 
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lark import Tree
-
 from lmp.diagnostics import Diagnostic
 from lmp.ir import nodes as ir
+from lmp.syntax.tree import Tree
 
 if TYPE_CHECKING:
     from lmp.ir.lower import Lowering

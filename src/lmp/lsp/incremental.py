@@ -20,12 +20,10 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from lark import Token, Tree
-from lark.tree import Meta
-
 from lmp.diagnostics import Diagnostic, Fix, Related, Span
 from lmp.syntax import parser as _parser
 from lmp.syntax.parser import ParseResult
+from lmp.syntax.tree import Offsets, Token, Tree
 
 # Below this size a whole parse is as fast as the bookkeeping.
 SMALL_TEXT = 3_000
@@ -68,18 +66,14 @@ def _add(value: int | None, delta: int) -> int | None:
 
 
 def _shift_token(tok: Token, d_off: int, d_line: int) -> Token:
-    # The token class is whatever the parser's lexer made (Lark's, or lark_cython's).
+    # The token class is whatever the engine's lexer made (lmp's, Lark's or lark_cython's).
     return type(tok)(tok.type, tok.value, _add(tok.start_pos, d_off), _add(tok.line, d_line), tok.column,
                      _add(tok.end_line, d_line), tok.end_column, _add(tok.end_pos, d_off))
 
 
 def _shifted_node(tree: Tree, d_off: int) -> Tree:
-    meta = Meta()
     old = tree._meta
-    if old is not None and not old.empty:
-        meta.empty = False
-        meta.start_pos = old.start_pos + d_off
-        meta.end_pos = old.end_pos + d_off
+    meta = None if old is None or old.empty else Offsets(old.start_pos + d_off, old.end_pos + d_off)
     return Tree(tree.data, [], meta)
 
 

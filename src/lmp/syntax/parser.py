@@ -11,19 +11,21 @@ declarations still reach the checker.
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
-
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from lmp.diagnostics import Diagnostic, Fix, Related, Span
+from lmp.syntax import engine
+from lmp.syntax.errors import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lmp.syntax.gcpause import gc_paused
 from lmp.syntax.limits import MAX_FILE_BYTES, size_error
 from lmp.syntax.newlines import mark_insignificant_newlines
 from lmp.syntax.positions import BOM, Positions
+from lmp.syntax.tree import Token, Tree
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["MAX_FILE_BYTES", "ParseResult", "parse", "parse_signature_spec"]
 
@@ -61,110 +63,9 @@ _TOKEN_WORDS = {
 
 
 def grammar_path() -> Path:
-    packaged = Path(__file__).with_name("lmp.lark")
-    if packaged.exists():
-        return packaged
-    return Path(__file__).resolve().parents[3] / "grammar" / "lmp.lark"
+    from pathlib import Path
 
-
-_lock = threading.Lock()
-
-
-class _OffsetsOnly:
-    """Lark's position propagation, reduced to what lmp reads: start and end offsets.
-    Lines and columns come from `Positions` over the original text (the parser sees a text
-    whose insignificant newlines were rewritten), so Lark's line bookkeeping is wasted work;
-    this is about a third of the parse time."""
-
-    __slots__ = ("node_builder",)
-
-    def __init__(self, node_builder: object, node_filter: object = None) -> None:
-        self.node_builder = node_builder
-
-    def __call__(self, children: list[object]) -> object:
-        res = self.node_builder(children)  # type: ignore[operator]
-        if type(res) is Tree and children:
-            meta = res._meta  # not `res.meta`: that property allocates a Lark Meta
-            if meta is None or meta.empty:
-                # Called on every reduction (~40 per line): the first and last child are looked at
-                # inline; the loops only run when an end child has no position (an empty subtree).
-                first = children[0]
-                if type(first) is Tree:
-                    m = first._meta
-                    start = None if m is None or m.empty else m.start_pos
-                else:
-                    start = getattr(first, "start_pos", None)
-                if start is None:
-                    for c in children:
-                        start = _start_of(c)
-                        if start is not None:
-                            break
-                last = children[-1]
-                if type(last) is Tree:
-                    m = last._meta
-                    end = None if m is None or m.empty else m.end_pos
-                else:
-                    end = getattr(last, "end_pos", None)
-                if end is None:
-                    for c in reversed(children):
-                        end = _end_of(c)
-                        if end is not None:
-                            break
-                if start is not None and end is not None:
-                    res._meta = _Offsets(start, end)
-        return res
-
-
-class _Offsets:
-    """A tree's `meta`, holding only what lmp reads. Lark's `Meta` keeps a per-instance dict (about
-    200 bytes); a file has one per syntax node, so this is a fifth of the parse tree's memory."""
-
-    __slots__ = ("start_pos", "end_pos", "empty")
-
-    def __init__(self, start_pos: int, end_pos: int) -> None:
-        self.start_pos = start_pos
-        self.end_pos = end_pos
-        self.empty = False
-
-
-def _start_of(node: object) -> int | None:
-    if type(node) is Tree:
-        meta = node._meta
-        return None if meta is None or meta.empty else meta.start_pos
-    return getattr(node, "start_pos", None)
-
-
-def _end_of(node: object) -> int | None:
-    if type(node) is Tree:
-        meta = node._meta
-        return None if meta is None or meta.empty else meta.end_pos
-    return getattr(node, "end_pos", None)
-
-
-@lru_cache(maxsize=1)
-def _parser() -> tuple[Lark, None]:
-    options: dict[str, object] = {}
-    try:  # Lark's compiled LALR engine: same grammar, same trees, about twice as fast
-        import lark_cython
-
-        options["_plugins"] = lark_cython.plugins
-    except ImportError:
-        pass
-    import lark.parse_tree_builder as tree_builder
-
-    standard = getattr(tree_builder, "PropagatePositions", None)
-    if standard is not None:
-        tree_builder.PropagatePositions = _OffsetsOnly  # read when the parser is built
-    try:
-        from lmp.syntax.tables import load_or_build  # the tables are cached on disk between processes
-
-        lark = load_or_build(grammar_path().read_text(encoding="utf-8"), {
-            "parser": "lalr", "lexer": "contextual", "propagate_positions": True, "maybe_placeholders": False,
-            "start": ["start", "sig_spec"], **options})
-    finally:
-        if standard is not None:
-            tree_builder.PropagatePositions = standard
-    return lark, None
+    return Path(engine.grammar_file())
 
 
 @dataclass
@@ -183,13 +84,11 @@ class ParseResult:
 def _describe(terminal: str) -> str:
     if terminal in _TOKEN_WORDS:
         return _TOKEN_WORDS[terminal]
-    lark, _ = _parser()
-    try:
-        pattern = lark.get_terminal(terminal).pattern
-    except KeyError:
+    pattern = engine.terminal(terminal)
+    if pattern is None:
         return terminal.lower()
-    if pattern.type == "str":
-        return f"`{pattern.value}`"
+    if pattern[0] == "str":
+        return f"`{pattern[1]}`"
     return terminal.lower()
 
 
@@ -250,22 +149,10 @@ def _token_diagnostic(pos: Positions, tok: Token, start: int, end: int, expected
 
 
 def _run(text: str, start: str = "start", premarked: bool = False) -> tuple[Tree, list[Token]]:
-    lark, _ = _parser()
     comments: list[Token] = []
     if not premarked:
         text = mark_insignificant_newlines(text)
-    with _lock:
-        lexer_conf = lark.lexer_conf
-        old = lexer_conf.callbacks.get("COMMENT")
-        lexer_conf.callbacks["COMMENT"] = comments.append
-        try:
-            tree = lark.parse(text, start=start)
-        finally:
-            if old is None:
-                lexer_conf.callbacks.pop("COMMENT", None)
-            else:
-                lexer_conf.callbacks["COMMENT"] = old
-    return tree, comments
+    return engine.parse(text, start, comments), comments
 
 
 def _misspelt_keyword(word: str, keywords: tuple[str, ...]) -> str | None:

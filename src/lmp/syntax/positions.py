@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 
-from lark import Tree
-
 from lmp.diagnostics import NO_SPAN, Span
+from lmp.syntax.tree import Tree
 
 _NEWLINE = re.compile(r"\n")
 # Line breaks as editors and the LSP count them: `\r\n`, `\n`, and a lone `\r` (old Mac files).

@@ -28,7 +28,7 @@ from lark import Lark
 
 _FORMAT = 1
 # Options given at load time rather than pickled: the compiled engine's classes and the callbacks.
-_RUNTIME_OPTIONS = ("_plugins", "propagate_positions")
+_RUNTIME_OPTIONS = ("_plugins", "propagate_positions", "tree_class", "lexer_callbacks")
 
 
 def _versions() -> str:

@@ -1,0 +1,157 @@
+"""The lean parsing engine: Lark's LALR tables, run without importing Lark.
+
+Importing Lark and loading its pickled parser costs a fresh `lmp check` more than everything else it
+does on a small file (bench/cold_start.py). This engine runs the tables Lark built, exported once to
+plain data (`lmp.syntax.lalr_export`, cached by `lmp.syntax.lean_tables`): a contextual lexer (one
+regular expression per parser state's set of terminals, compiled on first use) and the LALR loop with
+Lark's tree shaping. Trees, tokens and errors are the same as Lark's (tests/syntax/test_lalr.py).
+Lark (with its compiled engine) stays the engine for large texts and long-lived processes, where its
+speed per token matters more than its start-up (`lmp.syntax.engine`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from lmp.syntax.errors import UnexpectedCharacters, UnexpectedToken
+from lmp.syntax.tree import Token, Tree, set_offsets
+
+TYPE_CHECKING = False  # `typing` is not imported at run time: lmp check's start-up (bench/cold_start.py)
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class _Lexer:
+    __slots__ = ("patterns", "unless", "allowed")
+
+    def __init__(self, names: list[str], regexps: list[str], unless: dict[str, dict[str, str]],
+                 allowed: list[str]) -> None:
+        self.patterns = _compile(names, regexps)
+        self.unless = unless
+        self.allowed = frozenset(allowed)
+
+
+def _compile(names: list[str], regexps: list[str], size: int = 0) -> list[re.Pattern[str]]:
+    """One alternation of named groups (several if `re` refuses that many groups, as Lark does)."""
+    size = size or len(names)
+    out = []
+    for lo in range(0, len(names), size):
+        pattern = "|".join(f"(?P<{n}>{r})" for n, r in zip(names[lo:lo + size], regexps[lo:lo + size], strict=True))
+        try:
+            out.append(re.compile(pattern))
+        except AssertionError:
+            return _compile(names, regexps, max(1, size // 2))
+    return out
+
+
+class LeanParser:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.states: list[dict[str, int]] = data["states"]
+        self.rules: list[tuple] = data["rules"]
+        self.start_states: dict[str, int] = data["start_states"]
+        self.end_states: dict[str, int] = data["end_states"]
+        self.terminals: dict[str, tuple[str, str]] = data["terminals"]
+        self.ignore = frozenset(data["ignore"])
+        self._specs: list[tuple] = data["lexers"]
+        self._lexers: list[_Lexer | None] = [None] * len(self._specs)
+        self._state_lexer: list[int] = data["state_lexer"]
+        self._root = data["root_lexer"]
+
+    def _lexer(self, k: int) -> _Lexer:
+        lexer = self._lexers[k]
+        if lexer is None:
+            lexer = self._lexers[k] = _Lexer(*self._specs[k])
+        return lexer
+
+    def _next(self, lexer: _Lexer, text: str, pos: int, comments: list | None) -> tuple[Token | None, int]:
+        """The next token that is not ignored (None at the end of the text) and where it ends, or
+        (None, ~offset) when nothing matches at that offset."""
+        ignore = self.ignore
+        n = len(text)
+        while pos < n:
+            for pattern in lexer.patterns:
+                m = pattern.match(text, pos)
+                if m is not None:
+                    break
+            else:
+                return None, ~pos
+            value = m.group(0)
+            type_ = m.lastgroup
+            end = m.end()
+            if type_ in ignore:
+                if comments is not None and type_ == "COMMENT":
+                    comments.append(Token(type_, value, pos, end_pos=end))
+                pos = end
+                continue
+            words = lexer.unless.get(type_)
+            if words is not None:
+                type_ = words.get(value, type_)
+            return Token(type_, value, pos, end_pos=end), end
+        return None, pos
+
+    def _lex_error(self, lexer: _Lexer, text: str, pos: int, comments: list | None) -> Exception:
+        # As Lark's contextual lexer: a terminal valid elsewhere in the grammar is an unexpected token.
+        token, _ = self._next(self._lexer(self._root), text, pos, comments)
+        if token is not None:
+            return UnexpectedToken(token, lexer.allowed)
+        return UnexpectedCharacters(pos, lexer.allowed)
+
+    def parse(self, text: str, start: str = "start", comments: list | None = None) -> Tree:
+        """Parse `text` from rule `start`; `comments` (if given) receives the COMMENT tokens.
+        Raises `UnexpectedToken` or `UnexpectedCharacters` (lmp.syntax.errors)."""
+        states = self.states
+        rules = self.rules
+        state_lexer = self._state_lexer
+        lexers = self._lexers
+        end_state = self.end_states[start]
+        stack = [self.start_states[start]]
+        values: list[Any] = []
+        pos = 0
+        last: Token | None = None
+        while True:
+            k = state_lexer[stack[-1]]
+            lexer = lexers[k] or self._lexer(k)
+            token, end = self._next(lexer, text, pos, comments)
+            if token is None:
+                if end < 0:
+                    raise self._lex_error(lexer, text, ~end, comments)
+                token = (Token("$END", "", last.start_pos, end_pos=last.end_pos) if last is not None
+                         else Token("$END", "", 0))
+            else:
+                pos = end
+                last = token
+            ttype = token.type
+            while True:
+                row = states[stack[-1]]
+                action = row.get(ttype)
+                if action is None:
+                    raise UnexpectedToken(token, {s for s in row if s.isupper()})
+                if action >= 0:
+                    stack.append(action)
+                    values.append(token)
+                    break
+                origin, size, name, expand1, kept = rules[~action]
+                if size:
+                    children = values[-size:]
+                    del values[-size:]
+                    del stack[-size:]
+                else:
+                    children = []
+                if kept is None:
+                    filtered = children
+                else:
+                    filtered = []
+                    for i, inline in kept:
+                        if inline:
+                            if filtered:
+                                filtered += children[i].children
+                            else:
+                                filtered = children[i].children
+                        else:
+                            filtered.append(children[i])
+                res = filtered[0] if expand1 and len(filtered) == 1 else Tree(name, filtered)
+                set_offsets(res, children)
+                stack.append(states[stack[-1]][origin])
+                values.append(res)
+                if ttype == "$END" and stack[-1] == end_state:
+                    return res
