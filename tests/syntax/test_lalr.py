@@ -196,3 +196,28 @@ def test_a_fresh_check_of_a_small_file_does_not_import_lark(tmp_path):
                            timeout=120) for _ in range(2)]
     assert runs[0].stdout.strip().splitlines()[-1] == "0 True", runs[0].stderr  # exported the tables once
     assert runs[1].stdout.strip().splitlines()[-1] == "0 False", runs[1].stderr
+
+
+def test_lexers_made_from_compiled_programs_equal_compiling_their_text(cache_home):
+    from lmp.syntax.lalr import _compile, alternation
+
+    lean = _fresh_lean()
+    assert lean is not None and all(p is not None for p in lean._programs)  # this Python's `re` was read
+    for (names, regexps, _, _), programs in zip(lean._specs, lean._programs, strict=True):
+        made, compiled = _compile(names, regexps, programs), alternation(names, regexps)
+        assert [(p.pattern, p.flags, p.groupindex) for p in made] == \
+            [(p.pattern, p.flags, p.groupindex) for p in compiled]
+        # a program CPython refuses (damaged) falls back to compiling the text
+        broken = [(p[0], p[1], [99999] * 3, *p[3:]) for p in programs]
+        assert [p.pattern for p in _compile(names, regexps, broken)] == [p.pattern for p in compiled]
+
+
+def test_programs_of_another_regex_engine_are_not_used(cache_home, monkeypatch):
+    import _sre
+
+    _fresh_lean()
+    monkeypatch.setattr(_sre, "MAGIC", _sre.MAGIC + 1)
+    lean = _fresh_lean()
+    assert lean is not None and all(p is None for p in lean._programs)
+    text = mark_insignificant_newlines(EXAMPLES[0].read_text(encoding="utf-8"))
+    assert shape(lean.parse(text))[0] == "start"

@@ -24,24 +24,37 @@ if TYPE_CHECKING:
 class _Lexer:
     __slots__ = ("patterns", "unless", "allowed")
 
-    def __init__(self, names: list[str], regexps: list[str], unless: dict[str, dict[str, str]],
+    def __init__(self, patterns: list[re.Pattern[str]], unless: dict[str, dict[str, str]],
                  allowed: list[str]) -> None:
-        self.patterns = _compile(names, regexps)
+        self.patterns = patterns
         self.unless = unless
         self.allowed = frozenset(allowed)
 
 
-def _compile(names: list[str], regexps: list[str], size: int = 0) -> list[re.Pattern[str]]:
-    """One alternation of named groups (several if `re` refuses that many groups, as Lark does)."""
-    size = size or len(names)
-    out = []
-    for lo in range(0, len(names), size):
-        pattern = "|".join(f"(?P<{n}>{r})" for n, r in zip(names[lo:lo + size], regexps[lo:lo + size], strict=True))
+def alternation(names: list[str], regexps: list[str]) -> list[re.Pattern[str]]:
+    """A lexer's terminals as one regular expression of named groups, in matching order (split in
+    several if `re` refuses that many groups, as Lark does)."""
+    size = len(names)
+    while True:
         try:
-            out.append(re.compile(pattern))
+            return [re.compile("|".join(f"(?P<{n}>{r})" for n, r in zip(names[lo:lo + size], regexps[lo:lo + size],
+                                                                         strict=True)))
+                    for lo in range(0, len(names), size)]
         except AssertionError:
-            return _compile(names, regexps, max(1, size // 2))
-    return out
+            if size == 1:
+                raise
+            size //= 2
+
+
+def _compile(names: list[str], regexps: list[str], programs: list | None) -> list[re.Pattern[str]]:
+    if programs is not None:
+        try:  # `re`'s own compiled form, made at export by this Python (lalr_export._programs)
+            import _sre
+
+            return [_sre.compile(*program) for program in programs]
+        except Exception:  # noqa: BLE001, S110 - compiled from the text below instead
+            pass
+    return alternation(names, regexps)
 
 
 class LeanParser:
@@ -53,6 +66,12 @@ class LeanParser:
         self.terminals: dict[str, tuple[str, str]] = data["terminals"]
         self.ignore = frozenset(data["ignore"])
         self._specs: list[tuple] = data["lexers"]
+        programs = data.get("programs")
+        import _sre
+
+        if not programs or data.get("sre") != _sre.MAGIC:
+            programs = [None] * len(self._specs)
+        self._programs: list = programs
         self._lexers: list[_Lexer | None] = [None] * len(self._specs)
         self._state_lexer: list[int] = data["state_lexer"]
         self._root = data["root_lexer"]
@@ -60,7 +79,8 @@ class LeanParser:
     def _lexer(self, k: int) -> _Lexer:
         lexer = self._lexers[k]
         if lexer is None:
-            lexer = self._lexers[k] = _Lexer(*self._specs[k])
+            names, regexps, unless, allowed = self._specs[k]
+            lexer = self._lexers[k] = _Lexer(_compile(names, regexps, self._programs[k]), unless, allowed)
         return lexer
 
     def _next(self, lexer: _Lexer, text: str, pos: int, comments: list | None) -> tuple[Token | None, int]:

@@ -89,6 +89,7 @@ def export(lark: Any, grammar: str) -> dict[str, Any]:
 
     state_lexer = [lexer_of(set(states[s]) | ignore) for s in range(n_states)]
     root_lexer = lexer_of(set(terminals_by_name))
+    programs = [_programs(names, regexps) for names, regexps, _, _ in lexers]
     data = {
         "format": FORMAT,
         "grammar": grammar,
@@ -97,6 +98,8 @@ def export(lark: Any, grammar: str) -> dict[str, Any]:
         "start_states": {str(k): int(v) for k, v in table.start_states.items()},
         "end_states": {str(k): int(v) for k, v in table.end_states.items()},
         "lexers": lexers,
+        "sre": _sre_magic(),
+        "programs": programs,
         "state_lexer": state_lexer,
         "root_lexer": root_lexer,
         "ignore": sorted(str(n) for n in ignore),
@@ -114,3 +117,37 @@ def _rule(rule: Any, maybe_create_child_filter: Any) -> tuple:
     if child_filter is not None:
         kept = [(int(i), bool(expand)) for i, expand in child_filter.args[0]]
     return (str(rule.origin.name), len(rule.expansion), str(name), bool(options.expand1 and not rule.alias), kept)
+
+
+def _sre_magic() -> int:
+    import _sre
+
+    return int(_sre.MAGIC)
+
+
+def _programs(names: list[str], regexps: list[str]) -> list | None:
+    """Each lexer's regular expression compiled by `re`'s own compiler, as the arguments of `_sre.compile`
+    (the call `re.compile` ends with). Compiling the ~35 lexers a small file uses costs ~10 ms at every
+    start; creating them from these programs costs ~0.1. The same Python's compiler made them, CPython
+    validates a program when it is created, and the engine compiles the text itself when that fails or
+    the program is from another `_sre` (`lmp.syntax.lalr._compile`). None when the compiler's internals
+    are not what this expects (another Python)."""
+    from lmp.syntax.lalr import alternation
+
+    try:
+        from re import _compiler, _parser  # type: ignore[attr-defined]
+
+        out = []
+        for pattern in (p.pattern for p in alternation(names, regexps)):
+            parsed = _parser.parse(pattern, 0)
+            code = _compiler._code(parsed, 0)
+            groupindex = dict(parsed.state.groupdict)
+            indexgroup = [None] * parsed.state.groups
+            for k, i in groupindex.items():
+                indexgroup[i] = k
+            out.append((pattern, int(parsed.state.flags), [int(c) for c in code], parsed.state.groups - 1, groupindex,
+                        tuple(indexgroup)))
+        marshal.dumps(out)
+        return out
+    except Exception:  # noqa: BLE001 - the engine compiles the patterns itself
+        return None

@@ -29,7 +29,8 @@ def cache_path(grammar: str) -> str | None:
         return None
     from lmp.cachedir import user_cache_dir
 
-    tag = f"py{sys.version_info[0]}{sys.version_info[1]}-f{FORMAT}-{zlib.crc32(grammar.encode('utf-8')):08x}"
+    py = "".join(str(v) for v in sys.version_info[:3])
+    tag = f"py{py}-f{FORMAT}-{zlib.crc32(grammar.encode('utf-8')):08x}"
     return os.path.join(user_cache_dir(), "parser", f"lmp-lean-{tag}.marshal")
 
 
