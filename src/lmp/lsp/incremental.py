@@ -22,6 +22,7 @@ from typing import Any
 
 from lmp.diagnostics import Diagnostic, Fix, Related, Span
 from lmp.syntax import parser as _parser
+from lmp.syntax import recovery
 from lmp.syntax.parser import ParseResult
 from lmp.syntax.tree import Offsets, Token, Tree
 
@@ -44,7 +45,7 @@ def _depth(chunk: str) -> int:
 def _regions(text: str) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []
     pending: tuple[int, int] | None = None
-    for start, end in _parser._decl_regions(text):
+    for start, end in recovery.decl_regions(text):
         if pending is not None:
             start = pending[0]
         if end < len(text) and _depth(text[start:end]) > 0:
@@ -152,7 +153,7 @@ class IncrementalParser:
         # A lone \r ends a line for the parser; the re-basing here counts \n only, so such a file
         # (rare: old Mac line endings) takes the whole-file parse.
         if len(text) < SMALL_TEXT or len(text) > _parser.MAX_FILE_BYTES or "\x00" in text or (
-                "\r" in text and _parser._LONE_CR.search(text) is not None):
+                "\r" in text and _parser.LONE_CR.search(text) is not None):
             return _parser.parse(text)
         try:
             return self._parse(text)
@@ -175,7 +176,7 @@ class IncrementalParser:
                 out.diagnostics.extend(_copy_diag(d, 0, 0) for d in res.diagnostics)
                 out.unreported.extend(res.unreported)
                 out.unparsed_names.extend(res.unparsed_names)
-        cap = _parser._MAX_SYNTAX_ERRORS
+        cap = recovery.MAX_SYNTAX_ERRORS
         if len(out.diagnostics) > cap:
             # The whole-file parse shows the first 50 syntax errors and remembers where the others are
             # (the checker stays quiet about those declarations too); each region alone did not know.
