@@ -16,7 +16,6 @@ This module sits below every other lmp module (it imports nothing from lmp), so 
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import threading
@@ -181,6 +180,8 @@ def install_log_scrubbing() -> None:
     """Scrub every log record of this process as it is made (message, arguments and traceback), so
     no handler, whoever configured it, ever sees a key. Idempotent."""
     global _installed, _previous_factory
+    import logging  # here, not at the top: ~4 ms that `lmp check` (via diagnostics) has no use for
+
     with _lock:
         if _installed:
             return
