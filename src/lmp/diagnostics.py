@@ -56,6 +56,8 @@ class Severity(StrEnum):
 
 @dataclass(slots=True)
 class Related:
+    """Related information: another place (and file) a diagnostic points to."""
+
     span: Span
     message: str
     path: str | None = None
@@ -72,6 +74,8 @@ class Fix:
 
 @dataclass(slots=True)
 class Diagnostic:
+    """A finding about a program: a code (docs/diagnostics.md), a message, where, and how bad."""
+
     code: str
     message: str
     span: Span

@@ -16,7 +16,6 @@ This module sits below every other lmp module (it imports nothing from lmp), so 
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import threading
@@ -28,7 +27,7 @@ MASK = "***"
 # Shorter values are too likely to be ordinary words to be replaced everywhere they occur.
 MIN_SECRET_LENGTH = 8
 
-_SHAPES = re.compile("|".join([
+_SHAPES = "|".join([
     r"\bsk-[A-Za-z0-9_\-]{12,}",  # OpenAI / Anthropic style (sk-, sk-proj-, sk-ant-)
     r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",  # AWS access key ids
     r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})",  # GitHub tokens
@@ -36,12 +35,12 @@ _SHAPES = re.compile("|".join([
     r"\bhf_[A-Za-z0-9]{20,}",  # Hugging Face tokens
     r"(?i:\bbearer\s+[A-Za-z0-9_\-.=+/~]{8,})",
     r"(?i:\bbasic\s+[A-Za-z0-9+/]{12,}={0,2})",
-]))  # one alternation: a single pass over the text
+])  # one alternation: a single pass over the text
 # `NAME: value` / `NAME=value` / `"NAME": "value"` where NAME ends in key/token/secret/password.
 # The value must look like a key (long, letters and digits mixed) so that `"key": "category"` or
 # `max_tokens: 512` are left alone. Matching starts at the keyword (the rest of the name is kept
 # as it is), so the cost stays linear in the text whatever it holds.
-_NAMED = re.compile(
+_NAMED = (
     r"""(?i)((?:key|token|secret|password|passwd|credentials?|authorization)["']?\s{0,8}[:=]\s{0,8}["']?)"""
     r"([A-Za-z0-9_\-./+=]{16,})"
 )
@@ -145,13 +144,20 @@ def scrub_known(text: str) -> str:
     return text
 
 
+@lru_cache(maxsize=1)
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    # Compiled on first use (~1 ms): a clean `lmp check` imports this module but has nothing to scrub.
+    return re.compile(_SHAPES), re.compile(_NAMED)
+
+
 def scrub(text: str) -> str:
     """`text` with every known or credential-looking value replaced by `***`."""
     if not text:
         return text
     text = scrub_known(text)
-    text = _SHAPES.sub(MASK, text)
-    return _NAMED.sub(_named, text)
+    shapes, named = _patterns()
+    text = shapes.sub(MASK, text)
+    return named.sub(_named, text)
 
 
 def scrub_data(obj: Any, *, drop_secret_keys: bool = False) -> Any:
@@ -181,6 +187,8 @@ def install_log_scrubbing() -> None:
     """Scrub every log record of this process as it is made (message, arguments and traceback), so
     no handler, whoever configured it, ever sees a key. Idempotent."""
     global _installed, _previous_factory
+    import logging  # here, not at the top: ~4 ms that `lmp check` (via diagnostics) has no use for
+
     with _lock:
         if _installed:
             return

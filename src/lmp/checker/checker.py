@@ -72,6 +72,8 @@ def widen(t: Type) -> Type:
 
 @dataclass
 class Var:
+    """A variable of a body as the checker tracks it: its type and how it was declared and used."""
+
     name: str
     type: Type
     span: Span

@@ -23,6 +23,8 @@ RECORD_HINT = "a feedback metric returns e.g. `-> (score: float, feedback: str)`
 
 @dataclass(frozen=True)
 class Problem:
+    """Something wrong with a metric's declared return type."""
+
     code: str
     message: str
     field: str | None = None  # the record field it is about (None: the whole type)

@@ -36,6 +36,8 @@ ERRORS = LiteralType(("raise", "keep"))
 
 @dataclass
 class Callee:
+    """What `parallel` calls on each item: a predictor, module or tool, with its inputs and result."""
+
     label: str  # "predictor `classify`"
     inputs: list[tuple[str, Type, bool]]  # (name, type, required)
     result: Type

@@ -22,6 +22,8 @@ MESSAGE = 'literal API key in model params; use env("NAME") or the documented en
 
 @dataclass(frozen=True)
 class LiteralSecret:
+    """An API key written as a literal in a model's settings."""
+
     path: str
     model: str  # the role
     setting: str  # `api_key`, `headers.Authorization`, ...

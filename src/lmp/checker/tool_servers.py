@@ -9,14 +9,18 @@ from typing import TYPE_CHECKING
 
 from lmp.diagnostics import Span, suggest
 from lmp.ir import nodes as ir
-from lmp.ir.mcp_manifest import entry_of, refresh_command, tools_of
 from lmp.ir.types import ANY, Type
 
 if TYPE_CHECKING:
     from lmp.checker.checker import Checker, Scope
 
+# lmp.ir.mcp_manifest (json, hashlib, shlex, pathlib: ~10 ms) is imported where a program declares a
+# server, so `lmp check` of a program without one does not pay for it.
+
 
 def check_tool_server(ck: Checker, server: ir.ToolServer) -> None:
+    from lmp.ir.mcp_manifest import entry_of, refresh_command, tools_of
+
     tools_of(server)
     _, problems = entry_of(server)
     hint = f"run `{refresh_command(server.path)}` to start the server once and record its tools"
@@ -46,6 +50,8 @@ def server_tool_ref(ck: Checker, item: ir.Expr, react: bool = False) -> bool:
 
 
 def _tool(ck: Checker, server: ir.ToolServer, name: str, span: Span) -> ir.Tool | None:
+    from lmp.ir.mcp_manifest import refresh_command, tools_of
+
     tools = tools_of(server)
     if tools is None:
         return None  # no manifest: reported once at the declaration (E046)

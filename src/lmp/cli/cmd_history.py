@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 
@@ -53,6 +52,8 @@ def _valid(data: Any) -> bool:
 def read_records(path: str | None, limit: int | None) -> list[Any]:
     """The newest `limit` call records of a history file; every line that is not one is skipped with a
     single warning naming the line numbers."""
+    from pathlib import Path  # here: `lmp --help` imports this module, pathlib costs it ~3 ms
+
     from lmp.runtime.lm.history import CallRecord, History
 
     p = Path(path) if path is not None else History.default_file()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterable
@@ -15,6 +14,8 @@ SCHEMA_VERSION = 1
 def print_diagnostics(diags: Iterable[Diagnostic], sources: dict[str, str], fmt: str = "text") -> None:
     diags = list(diags)
     if fmt == "json":
+        import json
+
         payload = {
             "version": SCHEMA_VERSION,
             "diagnostics": [d.to_json() for d in diags],

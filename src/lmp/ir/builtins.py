@@ -11,6 +11,8 @@ from lmp.ir.types import ANY, BOOL, FLOAT, IMAGE, INT, NONE, STR, AnyType, DictT
 
 @dataclass(frozen=True)
 class Builtin:
+    """A built-in function: its arity, keyword arguments, documentation and result type."""
+
     name: str
     min_args: int
     max_args: int

@@ -11,108 +11,144 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmp.diagnostics import NO_SPAN, Span
-from lmp.ir.types import ANY, RecordField, RecordType, Type
+from lmp.ir.types import ANY, RecordField, RecordType, Type, dataclass_repr
+
+
+class Node:
+    """Base of the IR's node classes. They are dataclasses with eq=False (a node is its identity:
+    `Program.expr_types` keys on id()) and repr=False, all sharing one repr (see `dataclass_repr`)."""
+
+    __repr__ = dataclass_repr
+
 
 # ---------------------------------------------------------------- expressions
 
 
-@dataclass(eq=False)
-class Expr:
+@dataclass(eq=False, repr=False)
+class Expr(Node):
+    """Base of expressions; `span` covers the whole expression."""
+
     span: Span = field(default=NO_SPAN, kw_only=True)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Name(Expr):
+    """A name: a variable, parameter, predictor, tool or declaration."""
+
     id: str
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Literal(Expr):
     """A constant: str, int, float, bool or None."""
 
     value: Any
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class ListExpr(Expr):
+    """`[a, b, c]`."""
+
     items: list[Expr]
 
 
-@dataclass(eq=False)
-class KwArg:
+@dataclass(eq=False, repr=False)
+class KwArg(Node):
+    """`name: value` in a call, a record, an example or a test."""
+
     name: str
     value: Expr
     span: Span = NO_SPAN  # the name's span
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class RecordExpr(Expr):
     """`(answer: "...", confidence: 0.5)`: a record value, e.g. a module's return."""
 
     fields: list[KwArg]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Attribute(Expr):
+    """`obj.name`: a field of a record, or a tool of a server."""
+
     obj: Expr
     name: str
     name_span: Span = NO_SPAN
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Index(Expr):
+    """`obj[index]`."""
+
     obj: Expr
     index: Expr
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Call(Expr):
+    """`func(args, name: value)`: a predictor, module, tool, retriever or builtin."""
+
     func: Expr
     args: list[Expr]
     kwargs: list[KwArg]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class BinOp(Expr):
+    """`left op right` with `+ - * / %`."""
+
     op: str  # + - * / %
     left: Expr
     right: Expr
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Compare(Expr):
+    """A comparison; its value is a bool."""
+
     op: str  # == != < <= > >= in "not in" contains
     left: Expr
     right: Expr
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class BoolOp(Expr):
+    """`left and right` / `left or right`."""
+
     op: str  # and | or
     left: Expr
     right: Expr
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Not(Expr):
+    """`not operand`."""
+
     operand: Expr
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Neg(Expr):
+    """`-operand`."""
+
     operand: Expr
 
 
 # ---------------------------------------------------------------- statements
 
 
-@dataclass(eq=False)
-class Stmt:
+@dataclass(eq=False, repr=False)
+class Stmt(Node):
+    """Base of statements; `span` covers the whole statement."""
+
     span: Span = field(default=NO_SPAN, kw_only=True)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Assign(Stmt):
+    """`target = value` or `target: annotation = value`."""
+
     target: str
     value: Expr
     annotation: Type | None = None
@@ -120,47 +156,59 @@ class Assign(Stmt):
     annotation_span: Span | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class AugAssign(Stmt):
+    """`target += value`: append to a list, add numbers, concatenate strings."""
+
     target: str
     op: str  # "+="
     value: Expr
     target_span: Span = NO_SPAN
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class For(Stmt):
+    """`for var in iter { body }`."""
+
     var: str
     iter: Expr
     body: list[Stmt]
     var_span: Span = NO_SPAN
 
 
-@dataclass(eq=False)
-class IfBranch:
+@dataclass(eq=False, repr=False)
+class IfBranch(Node):
+    """One `if` or `elif` condition with its body."""
+
     cond: Expr
     body: list[Stmt]
     span: Span = NO_SPAN
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class If(Stmt):
+    """`if` / `elif` branches and an optional `else` body."""
+
     branches: list[IfBranch]
     orelse: list[Stmt] | None = None
     else_span: Span | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Return(Stmt):
+    """`return value`."""
+
     value: Expr | None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class ExprStmt(Stmt):
+    """An expression on its own line (its value is dropped)."""
+
     expr: Expr
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class LetStmt(Stmt):
     """Marks where a predictor was declared; the predictor itself lives in `Module.predictors`."""
 
@@ -170,8 +218,10 @@ class LetStmt(Stmt):
 # ---------------------------------------------------------------- declarations
 
 
-@dataclass(eq=False)
-class Field:
+@dataclass(eq=False, repr=False)
+class Field(Node):
+    """A signature's `in` or `out` field, or a module's declared output."""
+
     name: str
     type: Type
     description: str | None = None
@@ -181,8 +231,10 @@ class Field:
     default: Expr | None = None
 
 
-@dataclass(eq=False)
-class Decl:
+@dataclass(eq=False, repr=False)
+class Decl(Node):
+    """Base of top-level declarations (and of predictors, declared inside modules)."""
+
     name: str
     span: Span = field(default=NO_SPAN, kw_only=True)  # whole declaration
     name_span: Span = field(default=NO_SPAN, kw_only=True)
@@ -192,16 +244,21 @@ class Decl:
     syntax_error: bool = field(default=False, kw_only=True)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class TypeDecl(Decl):
+    """`type Name = ...`."""
+
     type: Type = ANY
     type_span: Span = field(default=NO_SPAN, kw_only=True)
     # Member spans of a literal union (for completion / go to definition of members).
     member_spans: dict[str, Span] = field(default_factory=dict, kw_only=True)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Signature(Decl):
+    """`signature Name { in ... out ... }`, `signature Name = "a, b -> c"`, or a predictor's inline
+    string (`inline`)."""
+
     inputs: list[Field] = field(default_factory=list)
     outputs: list[Field] = field(default_factory=list)
     instructions: str | None = None
@@ -229,7 +286,7 @@ class Signature(Decl):
 PREDICTOR_KINDS = ("Predict", "ChainOfThought", "ReAct", "Refine", "BestOfN")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Predictor(Decl):
     """`let name = Kind(Signature, options...) [using role]` inside a module or metric.
 
@@ -249,8 +306,10 @@ class Predictor(Decl):
     owner: str = ""
 
 
-@dataclass(eq=False)
-class Param:
+@dataclass(eq=False, repr=False)
+class Param(Node):
+    """A parameter of a module, metric or tool."""
+
     name: str
     type: Type
     default: Expr | None = None
@@ -259,7 +318,7 @@ class Param:
     annotated: bool = True
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Module(Decl):
     """A module or a metric: parameters, declared outputs, predictors and a body."""
 
@@ -284,8 +343,10 @@ class Module(Decl):
         return None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Tool(Decl):
+    """`tool name(params) -> type = "package.module:function"`."""
+
     params: list[Param] = field(default_factory=list)
     returns: Type = ANY
     target: str = ""  # "package.module:function"
@@ -293,7 +354,7 @@ class Tool(Decl):
     description: str | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class ToolServer(Decl):
     """`tool Files = mcp("python server.py --root .")`: the tools of an MCP server over stdio. Their
     names and types come from the manifest beside the declaring file (`lmp.ir.mcp_manifest`), never
@@ -308,7 +369,7 @@ class ToolServer(Decl):
     loaded: bool = field(default=False, kw_only=True)  # the manifest was read (tools may still be None)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Retriever(Decl):
     """`retriever docs = bm25("docs/*.md", k: 3)` or `retriever vs = "pkg.mod:search"`."""
 
@@ -318,7 +379,7 @@ class Retriever(Decl):
     target: str | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class ModelDecl(Decl):
     """`model judge = "openai/gpt-4o" { temperature: 0.0 }`: a named model role."""
 
@@ -328,7 +389,7 @@ class ModelDecl(Decl):
     param_spans: dict[str, Span] = field(default_factory=dict, kw_only=True)  # setting -> its value
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Example(Decl):
     """`example Target [as name] { field: value ... }`: inputs (and gold outputs) for a target."""
 
@@ -337,8 +398,8 @@ class Example(Decl):
     values: list[KwArg] = field(default_factory=list)
 
 
-@dataclass(eq=False)
-class Expectation:
+@dataclass(eq=False, repr=False)
+class Expectation(Node):
     """One line of a test: `expect EXPR` (hard: a false value fails the test) or `check EXPR` (soft:
     reported, never fails it)."""
 
@@ -351,7 +412,7 @@ class Expectation:
         return self.kind == "expect"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class TestBlock(Decl):
     """`test NAME for TARGET { field: value ... expect EXPR ... check EXPR }`: inputs for a module or a
     signature and expectations over its typed outputs (lmp.runtime.testing runs it)."""
@@ -364,15 +425,17 @@ class TestBlock(Decl):
     expectations: list[Expectation] = field(default_factory=list)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Import(Decl):
     """`import "other.lmp"`: `name` holds the path as written."""
 
     resolved: str | None = None
 
 
-@dataclass(eq=False)
-class Comment:
+@dataclass(eq=False, repr=False)
+class Comment(Node):
+    """A source comment (kept for the formatter)."""
+
     text: str
     span: Span
 
@@ -383,8 +446,8 @@ class EntryPointError(ValueError):
     user_facing = True
 
 
-@dataclass(eq=False)
-class Program:
+@dataclass(eq=False, repr=False)
+class Program(Node):
     """Everything declared in one file (plus, after `project.load`, what its imports bring)."""
 
     path: str

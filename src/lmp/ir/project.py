@@ -22,6 +22,8 @@ Reader = Callable[[str], str]
 
 @dataclass
 class Loaded:
+    """A loaded program: its IR, the IR of every file it imports and all their diagnostics."""
+
     program: Program
     diagnostics: list[Diagnostic] = field(default_factory=list)  # for every file involved
     files: dict[str, Program] = field(default_factory=dict)  # path -> program, imports included
