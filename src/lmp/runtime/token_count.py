@@ -30,8 +30,8 @@ from typing import Any
 CHARS_PER_TOKEN = 4  # the estimate: English prose and code average about 4 characters per token
 # Caps that keep a count cheap whatever the input: a prompt longer than this is estimated, a GGUF
 # header larger than this (or with absurd counts) is not read.
-MAX_EXACT_CHARS = 500_000
-MAX_EXACT_MESSAGES = 400
+MAX_EXACT_CHARS = 100_000
+MAX_EXACT_MESSAGES = 150  # each message boundary is one render of the template: quadratic in messages
 MAX_HEADER_BYTES = 64 * 1024 * 1024
 MAX_ARRAY_ITEMS = 2_000_000
 # llama.cpp's pre-tokenizers that `tokenizers` reproduces exactly (llama-vocab.cpp): SmolLM splits
