@@ -104,6 +104,9 @@ def test_images_and_oversized_prompts_are_estimated(tokenizer):
     assert "more than text" in tc.count_messages(image, "local", wait=30).note
     huge = [{"role": "user", "content": "word " * (tc.MAX_EXACT_CHARS // 5 + 1)}]
     assert tc.count_messages(huge, "local", wait=30).method == "estimate"
+    many = [{"role": "user", "content": "hi"}] * (tc.MAX_EXACT_MESSAGES + 1)
+    assert tc.count_messages(many, "local", wait=30).method == "estimate"
+    assert tc.count_messages(many[:-1], "local", wait=30).method == "exact"
     native = tc.count_messages(PROMPT, "local", wait=30, tools={"protocol": "native", "definitions": []})
     assert native.method == "estimate" and "native tool definitions" in native.note
 
