@@ -165,7 +165,7 @@ def test_cli_preview(workdir, capsys):
     assert data["example"] == "ClassifyEvent" and data["messages"][0]["role"] == "system"
     assert main(["preview", "multihop.lmp", "gen_query", "-i", 'context=["a"]']) == 0
     out = capsys.readouterr().out
-    assert "──── user ────" in out and "[1] a" in out
+    assert "──── user · ≈" in out and "[1] a" in out
     assert main(["preview", "classify.lmp", "Classify.classify", "--schema"]) == 0
     assert json.loads(capsys.readouterr().out)["title"] == "ClassifyEvent"
 

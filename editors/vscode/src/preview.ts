@@ -26,6 +26,16 @@ export interface PreviewResult {
     reason?: string;
     notes?: string[];
   } | null;
+  /** Token counts from the server: "exact" with the model's own tokenizer (the local model), else an estimate. */
+  tokens?: PreviewTokens | null;
+}
+
+export interface PreviewTokens {
+  method: 'exact' | 'estimate';
+  perMessage: number[];
+  total: number;
+  tokenizer?: string | null;
+  note?: string;
 }
 
 export interface PreviewTarget {
@@ -109,6 +119,33 @@ export function approxTokens(text: string): number {
   return Math.max(1, Math.round(String(text ?? '').length / 4));
 }
 
+/** "212 tokens" when the server counted with the model's tokenizer, "≈180 tokens" for an estimate (the
+ * server's, or ours for a server that sends no counts). */
+export function tokenLabel(result: PreviewResult, index?: number): string {
+  const messages = Array.isArray(result.messages) ? result.messages : [];
+  const t = result.tokens;
+  const usable = t && Array.isArray(t.perMessage) && t.perMessage.length === messages.length;
+  if (index === undefined) {
+    const n = usable ? t.total : messages.reduce((sum, m) => sum + approxTokens(String(m?.content ?? '')), 0);
+    return usable && t.method === 'exact' ? `${n} tokens` : `≈${n} tokens`;
+  }
+  if (usable) {
+    return `${t.method === 'exact' ? '' : '≈'}${t.perMessage[index]} tokens`;
+  }
+  return `≈${approxTokens(String(messages[index]?.content ?? ''))} tokens`;
+}
+
+/** What the counts are: "exact (smollm2 tokenizer)" or "estimate", with the server's note as a tooltip. */
+function tokenKind(result: PreviewResult): string {
+  const t = result.tokens;
+  if (t && t.method === 'exact') {
+    return ` <span class="badge" title="${escapeHtml(t.note ?? '')}">exact</span> ` +
+      `<span class="muted">${escapeHtml(t.tokenizer ?? '')}</span>`;
+  }
+  const why = t?.note ?? 'about 4 characters per token';
+  return ` <span class="muted" title="${escapeHtml(why)}">(estimate)</span>`;
+}
+
 // Copy buttons copy the element named by data-copy (or the first <pre> of their section) through the
 // extension (the clipboard API of webviews is not reliable everywhere); the state survives a window reload.
 const SCRIPT = `
@@ -177,9 +214,9 @@ export function renderPreviewHtml(
       `<table class="meta">${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${v}</td></tr>`).join('')}</table>`,
     );
     const messages = Array.isArray(result.messages) ? result.messages : [];
-    const total = messages.reduce((n, m) => n + approxTokens(String(m?.content ?? '')), 0);
     parts.push(
-      `<div class="muted">${messages.length} message${messages.length === 1 ? '' : 's'} · ≈${total} tokens` +
+      `<div class="muted">${messages.length} message${messages.length === 1 ? '' : 's'} · ${tokenLabel(result)}` +
+        `${tokenKind(result)}` +
         `${messages.length > LONG_PREVIEW ? ' · long prompt: the middle messages start collapsed' : ''}</div>`,
     );
     messages.forEach((m, i) => {
@@ -189,7 +226,7 @@ export function renderPreviewHtml(
       const open = messages.length <= LONG_PREVIEW || i === 0 || i >= messages.length - 2;
       parts.push(
         `<details class="msg ${cls}"${open ? ' open' : ''}><summary class="role">${escapeHtml(role)} ` +
-          `<span class="tokens">≈${approxTokens(String(m?.content ?? ''))} tokens ${copyButton('')}</span></summary>` +
+          `<span class="tokens">${tokenLabel(result, i)} ${copyButton('')}</span></summary>` +
           `<pre>${escapeHtml(m?.content)}</pre></details>`,
       );
     });

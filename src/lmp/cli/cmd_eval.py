@@ -45,7 +45,7 @@ def load_for(args: argparse.Namespace, default_state: bool = True) -> tuple[obje
     from lmp.cli.cmd_run import choose_module, configure_cli, require_program
 
     require_program(args.program, args.command)
-    configure_cli(args)
+    configure_cli(args, source="eval")
     state = getattr(args, "state", None)
     handle = load(args.program, state=None)
     interp = handle.interpreter

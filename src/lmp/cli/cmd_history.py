@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -12,12 +13,45 @@ from typing import Any
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("history", help="show recent model calls (messages, responses, tokens, cost, cache)",
                        description="Show model calls recorded in history.jsonl in the cache folder "
-                                   "($LMP_CACHE_DIR, else $XDG_CACHE_HOME/lmp or ~/.cache/lmp).")
+                                   "($LMP_CACHE_DIR, else $XDG_CACHE_HOME/lmp or ~/.cache/lmp): those of "
+                                   "`lmp run`, `lmp eval`, `lmp test` and of runs started from the editor "
+                                   "(the playground's Run lenses and Testing view). Each call says where it "
+                                   "came from (`run`, `test greets (prog.lmp)`, `playground: module M "
+                                   "(prog.lmp)`); keys are masked as ***.")
     p.add_argument("--last", type=_count, default=10, metavar="N", help="how many calls (default 10; 0 = all)")
     p.add_argument("--json", action="store_true", help="one JSON record per line")
     p.add_argument("--full", action="store_true", help="show every message, not just the last user message")
     p.add_argument("--file", metavar="HISTORY.jsonl", help="read another history file")
+    p.add_argument("--source", choices=SOURCES, action="append", metavar="SOURCE",
+                   help="only the calls made by this command or the editor (repeatable)")
     p.set_defaults(func=run)
+
+
+# What made a call (the record's tags["source"]): `lmp run`, `lmp eval`, `lmp test`, the editor's playground.
+SOURCES = ("run", "eval", "test", "playground")
+
+
+def _source_of(record: Any) -> str | None:
+    tags = record.tags if isinstance(record.tags, dict) else {}
+    source = tags.get("source")
+    return source if isinstance(source, str) else None
+
+
+def _origin(record: Any) -> str:
+    """` · playground: example nineveh (prog.lmp)` / ` · test battle (prog.lmp)`: where a call came from."""
+    tags = record.tags if isinstance(record.tags, dict) else {}
+    source = _source_of(record)
+    if source is None:
+        return ""
+    test, run = tags.get("test"), tags.get("run")
+    if isinstance(test, str):
+        text = f" · test {test}" if source == "test" else f" · {source}: test {test}"
+    elif isinstance(run, str):
+        text = f" · {source}: {run}"
+    else:
+        text = f" · {source}"
+    where = os.path.basename(tags["file"]) if isinstance(tags.get("file"), str) else ""
+    return text + (f" ({where})" if where else "")
 
 
 def _count(text: str) -> int:
@@ -102,19 +136,26 @@ def run(args: argparse.Namespace) -> int:
 
     # Scrubbed again on display: a file written by an older lmp, or by hand, may still hold a key.
     records = [CallRecord.from_dict(scrub_data(r.to_dict(), drop_secret_keys=True))
-               for r in read_records(args.file, args.last or None)]
+               for r in read_records(args.file, None if args.source else args.last or None)]
+    if args.source:
+        records = [r for r in records if _source_of(r) in args.source]
+        records = records[-args.last:] if args.last else records
     if args.json:
         for r in records:
             print(json.dumps(r.to_dict(), ensure_ascii=False, default=str))
         return 0
     if not records:
-        print("no model calls recorded yet (`lmp run` keeps them in history.jsonl in the cache folder)")
+        if args.source:
+            print(f"no model calls from {' or '.join(args.source)} recorded")
+            return 0
+        print("no model calls recorded yet (`lmp run`, `lmp test` and editor runs keep them in history.jsonl "
+              "in the cache folder)")
         return 0
     for r in records:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.time))
         status = "cache hit" if r.cached else f"{r.latency_s:.2f}s"
         print(f"── {when} · {r.model} · {r.predictor or '-'} · {r.prompt_tokens}+{r.completion_tokens} tokens · "
-              f"${r.cost:.4f} · {status}" + describe_call(r.constraint, r.finish_reason)
+              f"${r.cost:.4f} · {status}" + _origin(r) + describe_call(r.constraint, r.finish_reason)
               + (" · native tools: " + ", ".join(r.tools.get("names") or []) if isinstance(r.tools, dict) else ""))
         shown = r.messages if args.full else [m for m in r.messages if m["role"] == "user"][-1:]
         for m in shown:

@@ -13,7 +13,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("preview", help="print the exact messages a predictor would send (no model call)",
                        description="Render a predictor's prompt: system message, demos and the user message, then the "
                        "decoding constraint; for a ReAct predictor also how its tools go to its model (native "
-                       "`tools` definitions, or the text protocol).")
+                       "`tools` definitions, or the text protocol). Each message shows its token count: exact "
+                       "for the local model (its own tokenizer and chat template, read from the model file; "
+                       "nothing is downloaded), otherwise an estimate shown as ≈N (about 4 characters per "
+                       "token).")
     p.add_argument("program", help="the .lmp file")
     p.add_argument("target", help="predictor (Module.name or name) or signature")
     p.add_argument("-i", dest="fields", action="append", default=[], metavar="FIELD=VALUE",
@@ -30,6 +33,9 @@ def _inputs_header(example: str | None, from_cli: list[str]) -> str:
     if example is None:
         return f"inputs: {given} from -i" if from_cli else "example: -"
     return f"example: {example}" + (f" ({given} from -i)" if from_cli else "")
+
+
+TOKENIZER_WAIT = 30.0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         inputs = parse_assignments(args.fields, None, types)
     except InputValueError as exc:
         raise UsageError(str(exc)) from None
-    preview = render_preview(program, args.target, example=args.example, inputs=inputs, state=args.state)
+    # One command, not an editor: waiting for the model's tokenizer (a fraction of a second) is fine.
+    preview = render_preview(program, args.target, example=args.example, inputs=inputs, state=args.state,
+                             count_tokens=TOKENIZER_WAIT)
     # Where the inputs came from: an example that -i overrode entirely is not the preview's example.
     if inputs and preview.example is not None and args.example is None and set(types) <= set(inputs):
         preview.example = None
@@ -63,9 +71,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"predictor: {preview.predictor_id}  (signature {preview.signature}, adapter {preview.adapter}, "
           f"model {preview.model or '?'})")
     print(f"{_inputs_header(preview.example, list(inputs))}   state: {preview.state or '-'}")
-    for m in preview.messages:
-        print(f"\n──── {m['role']} ────")
+    counts = preview.tokens.per_message if preview.tokens is not None else []
+    for i, m in enumerate(preview.messages):
+        shown = f" · {preview.tokens.label(counts[i])}" if preview.tokens is not None and i < len(counts) else ""
+        print(f"\n──── {m['role']}{shown} ────")
         print(m["content"])
+    if preview.tokens is not None:
+        print(f"\ntokens: {preview.tokens.summary()}")
     if preview.constraint:  # what decoding is held to: the grammar/schema sent with the call
         print("\n" + preview.constraint_text())
     if preview.tools:  # ReAct: native tool definitions or the text protocol

@@ -93,12 +93,12 @@ def choose_module(program: Any, name: str | None) -> str:
         raise UsageError(str(exc)) from None
 
 
-def configure_cli(args: argparse.Namespace) -> Any:
+def configure_cli(args: argparse.Namespace, source: str = "run") -> Any:
     from lmp.runtime import settings
     from lmp.runtime.lm.history import History
 
     default, roles = model_overrides(args.model)
-    hist = History(History.default_file())
+    hist = History(History.default_file(), source=source)
     settings.configure(model=default, models=roles, cache=not args.no_cache, history=hist)
     return hist
 

@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "program's state file and the response cache, like `lmp run`); `expect` lines must hold, "
                        "`check` lines are only reported. Prints a table per file (status, outputs, tokens, latency, "
                        "cost; each failed line with both sides' values) and a summary line; a progress bar with an "
-                       "ETA on a terminal. See docs/language.md#test for the syntax.",
+                       "ETA on a terminal. The model calls are kept in `lmp history` (shown as `test NAME`). "
+                       "See docs/language.md#test for the syntax.",
                        epilog="Exit codes: 0 every `expect` held (failed `check`s do not count); 1 an `expect` failed "
                        "or a test errored (e.g. the model could not be reached); 2 bad usage, no test found, or a "
                        "file with tests has check errors (printed like `lmp check`); 130 interrupted.")
@@ -311,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
         what = f" matching -k {args.pattern!r}" if args.pattern else ""
         raise UsageError(f"no test blocks{what} found in " + ", ".join(args.paths)
                          + " (write `test NAME for TARGET { ... }`, see docs/language.md#test)")
-    settings.configure(cache=not args.no_cache, history=History(History.default_file()))
+    settings.configure(cache=not args.no_cache, history=History(History.default_file(), source="test"))
     total = sum(len(cases) for _, cases in found) * len(sets) * args.repeat
     bar = Progress(total, label="testing ", unit="tests")
     lock = threading.Lock()

@@ -229,8 +229,9 @@ class Playground:
 
         self.keep = keep
         self.runs: dict[str, deque[Run]] = {}
-        # The session's calls (bounded, in memory); each run collects its own with observe_calls.
-        self.history = History(max_records=1000)
+        # The session's calls (bounded in memory; each run collects its own with observe_calls), also
+        # appended to the history.jsonl `lmp history` reads, tagged as playground runs.
+        self.history = History(_history_file(), max_records=1000, source="playground")
         self._lock = threading.Lock()
         self._busy = threading.Lock()  # one run at a time
 
@@ -376,7 +377,7 @@ class Playground:
         from lmp.runtime import settings
         from lmp.runtime.interpreter import Interpreter
         from lmp.runtime.lm import wiretap
-        from lmp.runtime.lm.history import observe_calls
+        from lmp.runtime.lm.history import observe_calls, tag_calls
         from lmp.runtime.streaming import StreamCancelled, StreamedRun
 
         with self._busy:
@@ -408,7 +409,8 @@ class Playground:
 
             # The first model call may start the embedded model (seconds): say so before it blocks.
             emit(f"{plan['target']}: preparing the model call (a local model starts on first use)…", None)
-            with settings.context(**overrides), wiretap.observe(tap), observe_calls() as records:
+            with settings.context(**overrides), wiretap.observe(tap), observe_calls() as records, \
+                    tag_calls(run=f"{plan['kind']} {plan['name']}", file=program.path):
                 interp = Interpreter(program, state)
                 try:
                     run = StreamedRun(interp, plan["target"], plan["inputs"], on_partial)
@@ -551,6 +553,23 @@ class Playground:
         data["diff"] = diff_runs(prev.data, data) if prev is not None else None
         self.remember(Run(run_id, plan["key"], data))
         return {**data, "history": [_summary(d) for d in self.listing(plan["key"])]}
+
+
+def _history_file() -> Any:
+    """history.jsonl in the cache folder, or None (calls kept in memory only) when that folder cannot
+    be made: an unwritable cache must not stop the editor from running anything."""
+    from lmp.runtime.lm.history import History
+
+    path = History.default_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("playground runs are not recorded in %s: %s", path, exc)
+        return None
+    if not os.access(path.parent, os.W_OK):
+        log.warning("playground runs are not recorded in %s: the folder is not writable", path)
+        return None
+    return path
 
 
 def _tap(requests: list[Any], emit: Any) -> Any:

@@ -47,6 +47,7 @@ DEFAULT_DEBOUNCE = 0.15
 # text costs one analysis) and only delays them: on a 2,000-line file the fixed 150 ms made the last
 # keystroke -> diagnostics ~260 ms (bench/lsp_latency.py).
 MIN_QUIET = 0.03
+TOKENIZER_WAIT = 0.5  # seconds a preview waits for the model's tokenizer to load (once per process)
 WORKSPACE_FILE_LIMIT = 2000
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DID_YOU_MEAN = re.compile(r"did you mean `([^`]+)`\?")
@@ -549,7 +550,14 @@ class LmpLanguageServer(LanguageServer):
         except Exception as exc:  # noqa: BLE001 - reported to the editor, not raised
             log.exception("preview of %s failed", target)
             raise JsonRpcException(f"cannot preview `{target}`: {exc}", code=REQUEST_FAILED) from exc
-        return _preview_json(pv, target)
+        out = _preview_json(pv, target)
+        # Counted here, not on the analysis thread: the first preview waits at most TOKENIZER_WAIT for the
+        # model's tokenizer to load (then says "estimate"), holding no thread while it loads.
+        from lmp.runtime.token_count import count_messages_async
+
+        out["tokens"] = (await count_messages_async(out["messages"], out["model"], wait=TOKENIZER_WAIT,
+                                                    tools=out["tools"])).to_json()
+        return out
 
     async def output_schema(self, params: dict[str, Any]) -> dict[str, Any]:
         analysis, target = await self.preview_target(params)

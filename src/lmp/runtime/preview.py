@@ -21,6 +21,7 @@ from lmp.runtime.lm.base import Message
 from lmp.runtime.media import ImageError, as_image, redact_messages
 from lmp.runtime.predictors import PredictorRuntime, constraint_mode, with_reasoning
 from lmp.runtime.state import default_state_path
+from lmp.runtime.token_count import TokenCounts, count_messages
 
 
 @dataclass
@@ -40,12 +41,15 @@ class Preview:
     # Inputs the module computes before calling the predictor (a retriever's passages): field -> how
     # (lmp.runtime.preview_flow); the messages show a placeholder there, nothing is run.
     filled_at_run_time: dict[str, str] = field(default_factory=dict)
+    # Per-message and total token counts, exact or an estimate (lmp.runtime.token_count); None if not counted.
+    tokens: TokenCounts | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"predictor": self.predictor_id, "signature": self.signature, "adapter": self.adapter,
                 "messages": [dict(m) for m in self.messages], "example": self.example, "state": self.state,
                 "model": self.model, "constraint": self.constraint, "tools": self.tools,
-                "filled_at_run_time": self.filled_at_run_time}
+                "filled_at_run_time": self.filled_at_run_time,
+                "tokens": self.tokens.to_json() if self.tokens is not None else None}
 
     def constraint_text(self) -> str:
         """The constraint as `lmp preview` prints it after the messages."""
@@ -107,7 +111,11 @@ def _runtime_predictor(program: ir.Program, pred: ir.Predictor | None, sig: ir.S
 
 
 def render_preview(program: ir.Program, target: str, example: str | None = None,
-                   inputs: dict[str, Any] | None = None, state: Any = None) -> Preview:
+                   inputs: dict[str, Any] | None = None, state: Any = None,
+                   count_tokens: float | None = None) -> Preview:
+    """The preview of `target`'s first call; with `count_tokens` (seconds to wait for the model's tokenizer
+    to load, the first time) its token counts too (the language server counts them itself, off its
+    analysis thread)."""
     pred, sig = find_predictor(program, target)
     ex = find_example(program, pred, sig, example)
     values: dict[str, Any] = {}
@@ -144,8 +152,11 @@ def render_preview(program: ir.Program, target: str, example: str | None = None,
             constraint = {**constraint, "kind": "none", "reason": "native tool calls are not constrained"}
             constraint.pop("grammar", None)
             constraint.pop("schema", None)
-    return Preview(runtime.id, sig.name, runtime.adapter.name, messages, ex.name if ex is not None else None,
-                   state_path, model, values, constraint, tools, filled)
+    pv = Preview(runtime.id, sig.name, runtime.adapter.name, messages, ex.name if ex is not None else None,
+                 state_path, model, values, constraint, tools, filled)
+    if count_tokens is not None:
+        pv.tokens = count_messages(messages, model, wait=count_tokens, tools=tools)
+    return pv
 
 
 def _media_inputs(sig: ir.Signature, values: dict[str, Any]) -> dict[str, Any]:

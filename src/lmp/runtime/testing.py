@@ -294,7 +294,7 @@ def _error_text(exc: BaseException) -> str:
 
 def _run_one(interp: Any, case: TestCase, models: dict[str, str], attempt: int, fresh: bool) -> TestResult:
     from lmp.runtime import settings
-    from lmp.runtime.lm.history import observe_calls
+    from lmp.runtime.lm.history import observe_calls, tag_calls
     from lmp.runtime.values import Prediction, Record, to_plain
 
     result = TestResult(case, "error", models=dict(models), attempt=attempt)
@@ -307,7 +307,8 @@ def _run_one(interp: Any, case: TestCase, models: dict[str, str], attempt: int, 
     if fresh:
         changes["cache"] = False  # repeats measure the model, not the cache
     start = time.perf_counter()
-    with settings.context(**changes), observe_calls() as calls:
+    # The test's name on each call record: `lmp history` shows which test made a call.
+    with settings.context(**changes), observe_calls() as calls, tag_calls(test=case.name, file=case.path):
         try:
             pred = interp.run(case.target, dict(case.inputs))
             result.latency_ms = (time.perf_counter() - start) * 1000

@@ -54,3 +54,31 @@ def test_jsonl_round_trip_and_torn_line(tmp_path):
 def test_scrub_leaves_normal_text():
     assert scrub("max_tokens=5, the answer is 42") == "max_tokens=5, the answer is 42"
     assert "sk-" not in scrub("key sk-123456789012345678")
+
+
+def test_source_and_context_tags_reach_every_record_and_the_file(tmp_path):
+    import contextvars
+    import threading
+
+    from lmp.runtime.lm.history import tag_calls
+
+    path = tmp_path / "history.jsonl"
+    h = History(path, source="playground")
+    msgs = [{"role": "user", "content": "hi"}]
+    with tag_calls(run="module M", file="/w/p.lmp"), tag_calls(test="t1", file=None):
+        # a worker thread started with a copy of the context (how runs fan out) tags its calls too
+        ctx = contextvars.copy_context()
+        worker = threading.Thread(target=ctx.run, args=(h.add, CallRecord(model="m", messages=msgs)))
+        worker.start()
+        worker.join()
+        # the record's own tags win over the context's; a key in a tag is masked like any text
+        h.add(CallRecord(model="m", messages=msgs, tags={"test": "own", "note": SECRET}))
+    h.add(CallRecord(model="m", messages=msgs))
+    expected = [{"source": "playground", "run": "module M", "file": "/w/p.lmp", "test": "t1"},
+                {"source": "playground", "run": "module M", "file": "/w/p.lmp", "test": "own", "note": "***"},
+                {"source": "playground"}]
+    assert [r.tags for r in h.records()] == expected
+    assert [r.tags for r in History.read_file(path)] == expected
+    h2 = History()
+    h2.add(CallRecord(model="m", messages=msgs))
+    assert h2.records()[0].tags == {}

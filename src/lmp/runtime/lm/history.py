@@ -133,10 +133,14 @@ class History:
     """Thread-safe in-memory list of `CallRecord`s, optionally mirrored to a JSONL file."""
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, *, max_records: int | None = 100_000
+        self, path: str | os.PathLike[str] | None = None, *, max_records: int | None = 100_000,
+        source: str | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else None
         self.max_records = max_records
+        # What made the calls stored here ("run", "test", "playground", ...): every record gets it as
+        # `tags["source"]`, so one history.jsonl tells `lmp run` calls from editor and test runs.
+        self.source = source
         self._records: list[CallRecord] = []
         self._lock = threading.Lock()
 
@@ -148,7 +152,10 @@ class History:
     def add(self, record: CallRecord) -> CallRecord:
         from lmp.runtime.media import redact_messages  # image parts -> placeholders: no base64 in history
 
-        clean = CallRecord.from_dict(_scrub_obj({**record.to_dict(), "messages": redact_messages(record.messages)}))
+        tags = {**({"source": self.source} if self.source else {}), **(_CALL_TAGS.get() or {}),
+                **(record.tags or {})}
+        clean = CallRecord.from_dict(_scrub_obj({**record.to_dict(), "messages": redact_messages(record.messages),
+                                                 "tags": tags}))
         line = json.dumps(clean.to_dict(), ensure_ascii=False, default=str) if self.path else None
         with self._lock:
             self._records.append(clean)
@@ -245,6 +252,22 @@ def observe_calls() -> Iterator[list[CallRecord]]:
         yield calls
     finally:
         _OBSERVERS.reset(token)
+
+
+# Tags every record added in a context carries (and in contexts copied from it): which test or which
+# playground target a call belongs to. A record's own tags (attempt, react_step, ...) win on a clash.
+_CALL_TAGS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("lmp_call_tags", default=None)
+
+
+@contextlib.contextmanager
+def tag_calls(**tags: Any) -> Iterator[None]:
+    """`with tag_calls(test="battle", file="prog.lmp"):` every call record stored inside carries these
+    tags (`lmp history` shows where a call came from); nested blocks add to the outer ones."""
+    token = _CALL_TAGS.set({**(_CALL_TAGS.get() or {}), **{k: v for k, v in tags.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _CALL_TAGS.reset(token)
 
 
 # The newest record this thread or task added, with its unscrubbed response: the adapter that
