@@ -79,3 +79,22 @@ def test_token_counts_of_other_models_are_labelled_estimates(capsys):
                              for m, n in zip(data["messages"], data["tokens"]["perMessage"], strict=True)]
     summary = next(line for line in out.splitlines() if line.startswith("tokens: "))
     assert summary.startswith(f"tokens: ≈{data['tokens']['total']} tokens, an estimate (≈4 characters per token")
+
+
+def test_preview_of_a_local_model_program_never_imports_litellm(tmp_path):
+    # litellm takes seconds to import; it was imported only to ask whether a hosted provider takes JSON
+    # schemas, a question that does not arise for the local model or the chat adapter (preview took ~4 s)
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, io, contextlib; from lmp.cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    rc = main(['preview', sys.argv[1], 'Classify.classify'])\n"
+            "print(rc, 'litellm' in sys.modules)")
+    # the program's own model (`local`), not the fake one this folder's tests configure
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LMP_MODEL_")}
+    env.update(PYTHONPATH=str(ROOT / "src"), XDG_CACHE_HOME=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code, str(CLASSIFY)], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "0 False", out.stderr

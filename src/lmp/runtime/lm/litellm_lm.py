@@ -456,7 +456,10 @@ class LiteLLM(StreamingLiteLLM, LM):
         if rejected(self.api_base, self.model):
             return "none"
         kind = self.server_kind()
-        mode = self.constrain or default_mode(kind, constraint.adapter, hosted_schema=self._hosted_schema())
+        # Asked of litellm only when it decides: importing litellm takes seconds (lmp preview of a local
+        # or chat-adapter program must not pay that)
+        hosted = kind is None and constraint.adapter == "json" and not self.constrain and self._hosted_schema()
+        mode = self.constrain or default_mode(kind, constraint.adapter, hosted_schema=hosted)
         return effective_mode(mode, kind, constraint)
 
     def _hosted_schema(self) -> bool:
