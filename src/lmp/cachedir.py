@@ -12,7 +12,9 @@ import os
 
 TYPE_CHECKING = False  # no `pathlib` or `typing` at start-up: the parser reads this module first
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
+    from typing import BinaryIO
 
 
 def user_cache_dir() -> str:
@@ -28,3 +30,28 @@ def user_cache_root() -> Path:
     from pathlib import Path
 
     return Path(user_cache_dir())
+
+
+def write_cache_file(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> None:
+    """Write a cache file whole or not at all, never raising: `write` fills a temporary file (the user's
+    permissions only, 0600) beside `path`, which is then renamed over it, so a concurrent process never
+    reads half a file. A read-only or full disk just means the cache is not written."""
+    import tempfile
+
+    folder = os.path.dirname(os.fspath(path))
+    tmp = None
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+        tmp = None
+    except Exception:  # noqa: BLE001 - a cache that cannot be written is rebuilt next time, that is all
+        pass
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass

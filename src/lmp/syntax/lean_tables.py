@@ -56,23 +56,7 @@ def load(grammar: str) -> dict[str, Any] | None:
 
 def store(grammar: str, data: dict[str, Any]) -> None:
     path = cache_path(grammar)
-    if path is None:
-        return
-    import tempfile
+    if path is not None:
+        from lmp.cachedir import write_cache_file
 
-    tmp = None
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-        with os.fdopen(fd, "wb") as fh:
-            marshal.dump(data, fh)
-        os.replace(tmp, path)
-        tmp = None
-    except Exception:  # noqa: BLE001 - read-only or full disk: the next start builds again, that is all
-        pass
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        write_cache_file(path, lambda fh: marshal.dump(data, fh))

@@ -20,9 +20,8 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from lark import Lark
 
@@ -75,23 +74,13 @@ def _load(path: Path, key: str, options: dict[str, Any]) -> Lark | None:
 def _store(path: Path, key: str, lark: Lark) -> None:
     from lark.lark import _LOAD_ALLOWED_OPTIONS
 
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key.encode("ascii") + b"\n")
-            lark.save(fh, _LOAD_ALLOWED_OPTIONS)
-        os.replace(tmp, path)
-        tmp = None
-    except Exception:  # noqa: BLE001 - read-only or full disk: the next start builds again, that is all
-        pass
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    from lmp.cachedir import write_cache_file
+
+    def write(fh: BinaryIO) -> None:
+        fh.write(key.encode("ascii") + b"\n")
+        lark.save(fh, _LOAD_ALLOWED_OPTIONS)
+
+    write_cache_file(path, write)
 
 
 def load_or_build(grammar: str, options: dict[str, Any]) -> Lark:
