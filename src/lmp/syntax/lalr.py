@@ -4,9 +4,9 @@ Importing Lark and loading its pickled parser costs a fresh `lmp check` more tha
 does on a small file (bench/cold_start.py). This engine runs the tables Lark built, exported once to
 plain data (`lmp.syntax.lalr_export`, cached by `lmp.syntax.lean_tables`): a contextual lexer (one
 regular expression per parser state's set of terminals, compiled on first use) and the LALR loop with
-Lark's tree shaping. Trees, tokens and errors are the same as Lark's (tests/syntax/test_lalr.py).
-Lark (with its compiled engine) stays the engine for large texts and long-lived processes, where its
-speed per token matters more than its start-up (`lmp.syntax.engine`).
+Lark's tree shaping. Trees, tokens and errors are the same as Lark's (tests/syntax/test_lalr.py), and
+it parses faster than Lark's compiled engine (bench/results/parser_engines.md), so it is the default
+everywhere (`lmp.syntax.engine`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 
 class _Lexer:
+    """One parser state's lexer: its terminals' alternation, keyword resolution ({name terminal: {text:
+    keyword terminal}}) and the terminals an error message lists."""
+
     __slots__ = ("patterns", "unless", "allowed")
 
     def __init__(self, patterns: list[re.Pattern[str]], unless: dict[str, dict[str, str]],
@@ -58,6 +61,9 @@ def _compile(names: list[str], regexps: list[str], programs: list | None) -> lis
 
 
 class LeanParser:
+    """The tables of `lalr_export.export`, run. Stateless between parses (lexers are made on first use),
+    so one instance serves every thread."""
+
     def __init__(self, data: dict[str, Any]) -> None:
         self.states: list[dict[str, int]] = data["states"]
         self.rules: list[tuple] = data["rules"]
