@@ -378,3 +378,13 @@ def test_moving_a_model_with_settings_keeps_the_span_free_ir() -> None:
     # Found by the property test: the IR comparison counted `param_spans` (positions) as meaning.
     out = assert_formats_safely('type A0 = str\nmodel a0 = "openai/x" { a: 0.5 }  # note\n')
     assert out == 'type A0 = str\n\nmodel a0 = "openai/x" { a: 0.5 }  # note\n'
+
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("**/*.lmp"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.parent.name + "/" + p.name)
+def test_shipped_examples_are_in_canonical_layout(path: Path) -> None:
+    # Users copy the examples; `lmp fmt --check` in their CI must pass on what they copied.
+    text = path.read_text(encoding="utf-8")
+    assert format_source(text) == text, f"run: lmp fmt {path.relative_to(path.parents[2])}"
