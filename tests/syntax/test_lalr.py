@@ -221,3 +221,18 @@ def test_programs_of_another_regex_engine_are_not_used(cache_home, monkeypatch):
     assert lean is not None and all(p is None for p in lean._programs)
     text = mark_insignificant_newlines(EXAMPLES[0].read_text(encoding="utf-8"))
     assert shape(lean.parse(text))[0] == "start"
+
+
+def test_when_the_tables_cannot_be_exported_lark_parses(cache_home, monkeypatch):
+    # e.g. a Lark release whose internals moved: slower, never broken
+    def broken(*_: object) -> dict:
+        raise AttributeError("'LALR_Parser' object has no attribute '_parse_table'")
+
+    monkeypatch.setattr("lmp.syntax.lalr_export.export", broken)
+    monkeypatch.delenv("LMP_PARSER_ENGINE", raising=False)
+    engine.lean_parser.cache_clear()
+    try:
+        tree = engine.parse(mark_insignificant_newlines(EXAMPLES[0].read_text(encoding="utf-8")))
+        assert engine.lean_parser() is None and tree.data == "start"
+    finally:
+        engine.lean_parser.cache_clear()

@@ -110,12 +110,12 @@ def lean_parser() -> LeanParser | None:
     grammar = grammar_text()
     data = lean_tables.load(grammar)
     if data is None:
-        from lmp.syntax.lalr_export import Unsupported, export
+        from lmp.syntax.lalr_export import export
 
         try:
             data = export(_pure_lark(), grammar)
-        except Unsupported:
-            return None
+        except Exception:  # noqa: BLE001 - a grammar feature it lacks (Unsupported), or a Lark whose
+            return None  # internals moved: Lark parses instead, slower but the same
         lean_tables.store(grammar, data)
     return LeanParser(data)
 

@@ -60,6 +60,16 @@ def _compile(names: list[str], regexps: list[str], programs: list | None) -> lis
     return alternation(names, regexps)
 
 
+def sre_magic() -> int:
+    """The version of `re`'s compiled form (-1 where there is none to read: another Python)."""
+    try:
+        import _sre
+
+        return int(_sre.MAGIC)
+    except Exception:  # noqa: BLE001
+        return -1
+
+
 class LeanParser:
     """The tables of `lalr_export.export`, run. Stateless between parses (lexers are made on first use),
     so one instance serves every thread."""
@@ -73,9 +83,7 @@ class LeanParser:
         self.ignore = frozenset(data["ignore"])
         self._specs: list[tuple] = data["lexers"]
         programs = data.get("programs")
-        import _sre
-
-        if not programs or data.get("sre") != _sre.MAGIC:
+        if not programs or data.get("sre") != sre_magic():
             programs = [None] * len(self._specs)
         self._programs: list = programs
         self._lexers: list[_Lexer | None] = [None] * len(self._specs)

@@ -36,6 +36,8 @@ def export(lark: Any, grammar: str) -> dict[str, Any]:
     from lark.parse_tree_builder import maybe_create_child_filter
     from lark.parsers.lalr_analysis import Shift
 
+    from lmp.syntax.lalr import sre_magic
+
     options = lark.options
     if options.parser != "lalr" or options.lexer != "contextual" or options.postlex is not None:
         raise Unsupported("only LALR with the contextual lexer and no post-lexer")
@@ -98,7 +100,7 @@ def export(lark: Any, grammar: str) -> dict[str, Any]:
         "start_states": {str(k): int(v) for k, v in table.start_states.items()},
         "end_states": {str(k): int(v) for k, v in table.end_states.items()},
         "lexers": lexers,
-        "sre": _sre_magic(),
+        "sre": sre_magic(),
         "programs": programs,
         "state_lexer": state_lexer,
         "root_lexer": root_lexer,
@@ -117,12 +119,6 @@ def _rule(rule: Any, maybe_create_child_filter: Any) -> tuple:
     if child_filter is not None:
         kept = [(int(i), bool(expand)) for i, expand in child_filter.args[0]]
     return (str(rule.origin.name), len(rule.expansion), str(name), bool(options.expand1 and not rule.alias), kept)
-
-
-def _sre_magic() -> int:
-    import _sre
-
-    return int(_sre.MAGIC)
 
 
 def _programs(names: list[str], regexps: list[str]) -> list | None:
