@@ -27,10 +27,12 @@ from _common import HERE, RESULTS, ROOT, git_rev, has_dspy, machine, versions  #
 
 OURS = ["overhead", "cold_start", "throughput"]
 # run first to last; anything else found in bench/ runs after these
-KNOWN_ORDER = [*OURS, "parse_check", "lsp_latency", "serve_throughput", "optimize_vs_dspy"]
-NOT_BENCHES = {"run_all", "_common", "gen_program"}
+KNOWN_ORDER = [*OURS, "parse_check", "parser_engines", "lsp_latency", "serve_throughput", "optimize_vs_dspy"]
+# cold_start_ab compares with another source tree, given on its command line
+NOT_BENCHES = {"run_all", "_common", "gen_program", "cold_start_ab"}
 QUICK_ARGS = {"overhead": ["--calls", "300", "--repeat", "2"], "cold_start": ["--runs", "3"],
-              "throughput": ["--rows", "40"], "lsp_latency": ["--edits", "10", "--files", "5"],
+              "throughput": ["--rows", "40"], "parser_engines": ["--repeat", "3", "--runs", "5"],
+              "lsp_latency": ["--edits", "10", "--files", "5"],
               "optimize_vs_dspy": ["--quick"], "serve_throughput": ["--duration", "3"]}
 
 
