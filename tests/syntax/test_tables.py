@@ -11,7 +11,8 @@ import pytest
 from lark import Lark
 
 from lmp.syntax import tables
-from lmp.syntax.parser import grammar_path, mark_insignificant_newlines
+from lmp.syntax.engine import grammar_text
+from lmp.syntax.parser import mark_insignificant_newlines
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = 'type C = "a" | "b"\nsignature S {\n  in  x: str\n  out y: C\n}\nmodule M(x: str) -> (y: C) {\n' \
@@ -28,7 +29,7 @@ def cache_home(tmp_path, monkeypatch):
 
 
 def _grammar() -> str:
-    return grammar_path().read_text(encoding="utf-8")
+    return grammar_text()
 
 
 def _parse(lark) -> object:

@@ -16,19 +16,9 @@ from lmp.syntax.newlines import mark_insignificant_newlines
 from lmp.syntax.positions import BOM, Positions
 from lmp.syntax.tree import Token, Tree
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from pathlib import Path
-
 __all__ = ["MAX_FILE_BYTES", "ParseResult", "parse", "parse_signature_spec"]
 
 LONE_CR = re.compile(r"\r(?!\n)")
-
-
-def grammar_path() -> Path:
-    from pathlib import Path
-
-    return Path(engine.grammar_file())
 
 
 @dataclass
