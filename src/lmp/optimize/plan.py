@@ -24,8 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lmp.optimize.costs import LABELS, PHASES
-
-CHARS_PER_TOKEN = 4
+from lmp.runtime.token_count import CHARS_PER_TOKEN  # the same estimate as the preview's
 
 
 @dataclass
