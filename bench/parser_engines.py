@@ -1,8 +1,9 @@
 """The parsing engines side by side: lmp's lean LALR engine, Lark with lark_cython, and pure-Python Lark.
 
 All three run the same tables and give the same trees (tests/syntax/test_lalr.py). Measured:
-- in one process, CPU time to parse generated programs of 300 and 2,000 lines (best of --repeat, after
-  a warm-up parse);
+- in one process, CPU time of `lmp.syntax.parser.parse` (what `lmp check` and the editor call: newline
+  marking, the collector paused, the engine) on generated programs of 300 and 2,000 lines (best of
+  --repeat, after a warm-up parse);
 - as a fresh process, what it costs to get a parser at all and parse the 33-line classify example:
   import, load the cached tables, parse (median CPU time of --runs processes, user + sys).
 
@@ -36,16 +37,15 @@ if os.environ.get("BENCH_NO_LARK_CYTHON"):
     sys.modules["lark_cython"] = None
 sys.path.insert(0, sys.argv[1])
 from gen_program import generate
-from lmp.syntax import engine
-from lmp.syntax.newlines import mark_insignificant_newlines
+from lmp.syntax.parser import parse
 out = {}
 for lines in (300, 2000):
-    text = mark_insignificant_newlines(generate(lines))
-    engine.parse(text)
+    text = generate(lines)
+    parse(text)
     times = []
     for _ in range(int(sys.argv[2])):
         c = time.process_time()
-        engine.parse(text)
+        parse(text)
         times.append(time.process_time() - c)
     out[lines] = min(times) * 1000
 print(json.dumps(out))

@@ -3,8 +3,8 @@
 Both run the same LALR tables, built by Lark from `grammar/lmp.lark`, and give the same trees, token
 offsets, comments and errors (tests/syntax/test_lalr.py). The lean engine is the default: it needs no
 Lark import (~40 ms) and loads its tables in ~2 ms where Lark unpickles its parser in ~12 ms, so a fresh
-`lmp check` of a small file starts fast; and it parses as fast as Lark's compiled engine, lark_cython
-(bench/parse_check.py: 2,000 generated lines in ~45 ms of CPU either way; pure-Python Lark takes ~110).
+`lmp check` of a small file starts fast; and it parses faster than Lark's compiled engine, lark_cython
+(bench/parser_engines.py: 2,000 generated lines in ~36 ms of CPU, ~46 with lark_cython, ~61 pure Lark).
 Lark parses when the lean engine cannot (a grammar feature it does not do: `lalr_export.Unsupported`)
 or when `LMP_PARSER_ENGINE=lark` asks for it (to compare them).
 
